@@ -1,0 +1,278 @@
+"""Deployment settings: one YAML file validated by pydantic, a few environment overrides.
+
+A city's IT team edits one file; a typo must stop the start with a message that names the key
+path, the value and what was expected, never start half-configured.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "config" / "demo.yaml"
+LANGUAGES = ("zh-CN", "en")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from `90`, `"90s"`, `"5m"`, `"2h"`, `"7d"`: config files read better with units."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m, 2h or 7d")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError("expected a duration such as 30s, 5m, 2h or 7d")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("expected a positive duration")
+    return seconds
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Names(_Strict):
+    """A name in both UI languages."""
+
+    zh: str = Field(alias="zh-CN", min_length=1)
+    en: str = Field(min_length=1)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def get(self, lang: str) -> str:
+        return self.zh if lang == "zh-CN" else self.en
+
+
+class CitySettings(_Strict):
+    name: Names
+    adcode: str = Field(pattern=r"^\d{6}$")
+    timezone: str = "Asia/Shanghai"
+    center: tuple[float, float] = Field(description="[lat, lon] in WGS84")
+    zoom: int = Field(default=9, ge=3, le=18)
+    boundaries: Path
+    stations: Path
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("center")
+    @classmethod
+    def _lat_lon(cls, value: tuple[float, float]) -> tuple[float, float]:
+        lat, lon = value
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValueError("expected [latitude, longitude] in degrees")
+        return value
+
+
+class DatabaseSettings(_Strict):
+    url: str = "sqlite:///var/citybrain.db"
+
+
+class CacheSettings(_Strict):
+    type: Literal["simple", "redis", "null"] = "simple"
+    url: str | None = None
+    timeout: float = 300
+
+    @model_validator(mode="after")
+    def _redis_needs_url(self) -> CacheSettings:
+        if self.type == "redis" and not self.url:
+            raise ValueError("cache type 'redis' needs a url such as redis://127.0.0.1:6379/0")
+        return self
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8050, ge=1, le=65535)
+    secret_key: str = Field(default="", description="from CITYBRAIN_SECRET_KEY in production")
+    debug: bool = False
+
+
+class SchedulerSettings(_Strict):
+    mode: Literal["inprocess", "external"] = "inprocess"
+    backfill: float = Field(default=7 * 86400, description="history fetched on a source's first run")
+    run_timeout: float = 60
+    heartbeat: float = 15
+    workers: int = Field(default=8, ge=1, le=64)
+
+    @field_validator("backfill", "run_timeout", "heartbeat", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
+class MapSettings(_Strict):
+    tile_url: str | None = Field(default=None, description="an intranet tile server, if any")
+    tile_attribution: str = ""
+    tile_crs: Literal["wgs84", "gcj02"] = "wgs84"
+
+
+class ScreenSettings(_Strict):
+    refresh: float = 10
+    kpis: list[str] = Field(min_length=1)
+    choropleth: str
+    stations_indicator: dict[str, str] = Field(
+        default_factory=dict, description="station kind -> the indicator that colours its marker"
+    )
+
+    @field_validator("refresh", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
+class SourceSettings(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    type: str = Field(min_length=1)
+    every: float = 60
+    enabled: bool = True
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
+class Settings(_Strict):
+    city: CitySettings
+    default_language: Literal["zh-CN", "en"] = "zh-CN"
+    database: DatabaseSettings = DatabaseSettings()
+    cache: CacheSettings = CacheSettings()
+    server: ServerSettings = ServerSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    map: MapSettings = MapSettings()
+    screen: ScreenSettings
+    indicator_catalogs: list[Path] = Field(default_factory=list)
+    sources: list[SourceSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> Settings:
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.id in seen:
+                raise ValueError(f"source id {source.id!r} is used twice")
+            seen.add(source.id)
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.city.timezone)
+
+
+class ConfigError(Exception):
+    """An unusable deployment file; `problems` holds one readable line per problem."""
+
+    def __init__(self, path: Path, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+    def report(self) -> str:
+        lines = [f"{self.path}: {len(self.problems)} problem(s)"]
+        lines += [f"  - {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+
+_ENV_OVERRIDES = {
+    "CITYBRAIN_DATABASE_URL": ("database", "url"),
+    "CITYBRAIN_CACHE_URL": ("cache", "url"),
+    "CITYBRAIN_SECRET_KEY": ("server", "secret_key"),
+    "PORT": ("server", "port"),
+}
+
+
+def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    for var, (section, key) in _ENV_OVERRIDES.items():
+        if environ.get(var):
+            raw.setdefault(section, {})
+            if not isinstance(raw[section], dict):
+                continue
+            raw[section][key] = environ[var]
+            if var == "CITYBRAIN_CACHE_URL" and "type" not in raw[section]:
+                raw[section]["type"] = "redis"
+    return raw
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] in ("missing",):
+        return f"{where}: missing (required)"
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown key (value {error['input']!r}); check the spelling"
+    return f"{where}: {message} (got {error['input']!r})"
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    """Relative paths in a config file are relative to the repository, where the demo files live."""
+
+    def resolve(path: Path) -> Path:
+        return path if path.is_absolute() else (base / path)
+
+    city = settings.city.model_copy(
+        update={
+            "boundaries": resolve(settings.city.boundaries),
+            "stations": resolve(settings.city.stations),
+        }
+    )
+    catalogs = [resolve(p) for p in settings.indicator_catalogs]
+    return settings.model_copy(update={"city": city, "indicator_catalogs": catalogs})
+
+
+def _missing_files(settings: Settings) -> list[str]:
+    problems = []
+    for where, path in (
+        ("city.boundaries", settings.city.boundaries),
+        ("city.stations", settings.city.stations),
+    ):
+        if not path.is_file():
+            problems.append(f"{where}: file not found (got {str(path)!r})")
+    for index, path in enumerate(settings.indicator_catalogs):
+        if not path.is_file():
+            problems.append(f"indicator_catalogs.{index}: file not found (got {str(path)!r})")
+    return problems
+
+
+def load_settings(path: Path | str | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read, override from the environment, validate; raise ConfigError listing every problem."""
+    environ = dict(os.environ if environ is None else environ)
+    path = Path(path or environ.get("CITYBRAIN_CONFIG") or DEFAULT_CONFIG)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read the file: {exc.strerror}"]) from exc
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(path, [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(path, ["the file must be a mapping of settings"])
+    try:
+        settings = Settings.model_validate(_apply_env(raw, environ))
+    except ValidationError as exc:
+        raise ConfigError(path, [_describe(e) for e in exc.errors()]) from exc
+    settings = _resolve_paths(settings, REPO_ROOT)
+    problems = _missing_files(settings)
+    if problems:
+        raise ConfigError(path, problems)
+    return settings

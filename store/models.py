@@ -1,0 +1,230 @@
+"""SQLAlchemy models for every noun of the domain (DESIGN.md §6).
+
+Readings are addressed by a `series` (one indicator at one entity) so the hot table stays narrow:
+(series_id, observed_at) is its key, and the series row carries the latest value for cheap
+"now" queries. Times are UTC everywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out, on SQLite (no zone support) as on PostgreSQL (timestamptz)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store takes aware UTC datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Region(Base):
+    __tablename__ = "regions"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
+    level: Mapped[str] = mapped_column(String(16))
+    name_zh: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128))
+    center_lon: Mapped[float] = mapped_column(Float)
+    center_lat: Mapped[float] = mapped_column(Float)
+    geometry: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Station(Base):
+    __tablename__ = "stations"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    domain: Mapped[str] = mapped_column(String(32))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
+
+
+class IndicatorRow(Base):
+    """The effective catalog as it was at the last start, so SQL can join on it."""
+
+    __tablename__ = "indicators"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(32))
+    name_zh: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128))
+    unit: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(16))
+    classification: Mapped[str] = mapped_column(String(16))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Series(Base):
+    """One indicator at one entity (a station or a region), with its latest reading."""
+
+    __tablename__ = "series"
+    __table_args__ = (UniqueConstraint("indicator_key", "entity"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    indicator_key: Mapped[str] = mapped_column(ForeignKey("indicators.key"), index=True)
+    entity: Mapped[str] = mapped_column(String(32))
+    region_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    last_observed_at: Mapped[datetime | None]
+    last_value: Mapped[float | None] = mapped_column(Float)
+    last_severity: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+
+
+class Reading(Base):
+    __tablename__ = "readings"
+
+    series_id: Mapped[int] = mapped_column(ForeignKey("series.id"), primary_key=True)
+    observed_at: Mapped[datetime] = mapped_column(primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+    quality: Mapped[str] = mapped_column(String(16), default="ok")
+    source_id: Mapped[str | None] = mapped_column(String(64))
+    ingested_at: Mapped[datetime]
+
+
+class Source(Base):
+    __tablename__ = "sources"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    every_s: Mapped[float] = mapped_column(Float)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    watermark: Mapped[str | None] = mapped_column(String(256))
+
+
+class SourceRun(Base):
+    __tablename__ = "source_runs"
+    __table_args__ = (Index("ix_source_runs_source_started", "source_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))
+    fetched: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class RejectedRecord(Base):
+    __tablename__ = "rejected_records"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("source_runs.id"), index=True)
+    created_at: Mapped[datetime]
+    field: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+
+
+OPEN_STATES = ("active", "acknowledged")
+
+
+class Alert(Base):
+    """One warning about one series under one rule; at most one open per (rule, series)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index(
+            "uq_alerts_open",
+            "rule_key",
+            "series_id",
+            unique=True,
+            sqlite_where=text("state IN ('active', 'acknowledged')"),
+            postgresql_where=text("state IN ('active', 'acknowledged')"),
+        ),
+        Index("ix_alerts_state_severity", "state", "severity"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_key: Mapped[str] = mapped_column(String(128))
+    series_id: Mapped[int] = mapped_column(ForeignKey("series.id"))
+    state: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[int] = mapped_column(SmallInteger)
+    peak_severity: Mapped[int] = mapped_column(SmallInteger)
+    value: Mapped[float | None] = mapped_column(Float)
+    observed_at: Mapped[datetime | None]
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    explanation_zh: Mapped[str] = mapped_column(Text, default="")
+    explanation_en: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class AlertEvent(Base):
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    from_severity: Mapped[int | None] = mapped_column(SmallInteger)
+    to_severity: Mapped[int | None] = mapped_column(SmallInteger)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class AppState(Base):
+    """Small shared values every process reads: the data version, the scheduler's heartbeat."""
+
+    __tablename__ = "app_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
