@@ -206,7 +206,7 @@ def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
             if not isinstance(raw[section], dict):
                 continue
             raw[section][key] = environ[var]
-            if var == "CITYBRAIN_CACHE_URL" and "type" not in raw[section]:
+            if var == "CITYBRAIN_CACHE_URL":
                 raw[section]["type"] = "redis"
     return raw
 

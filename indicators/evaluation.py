@@ -26,6 +26,9 @@ class Transition:
     value: float
 
 
+EXPLAIN_KEYS = {"above": "explain.threshold_above", "below": "explain.threshold_below"}
+
+
 def rule_key(indicator: Indicator) -> str:
     return f"{indicator.key}:threshold"
 
@@ -57,8 +60,9 @@ def explain(indicator: Indicator, entity_name: str, value: float, severity: int,
     """One sentence saying why the alert exists, in the reader's language."""
     limit = dict(indicator.thresholds.limits())[severity] if indicator.thresholds else value
     lvl = level(severity)
+    direction = indicator.thresholds.direction if indicator.thresholds else "above"
     return t(
-        "explain.threshold_" + (indicator.thresholds.direction if indicator.thresholds else "above"),
+        EXPLAIN_KEYS[direction],
         lang,
         indicator=indicator.name.get(lang),
         entity=entity_name,

@@ -100,7 +100,7 @@ def _advance_latest(session: Session, touched: Mapping[int, list[ValidReading]])
     current = dict(
         session.execute(
             select(Series.id, Series.last_observed_at).where(Series.id.in_(list(touched)))
-        ).tuples()
+        ).all()
     )
     changes = []
     for series_id, readings in touched.items():

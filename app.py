@@ -1,0 +1,196 @@
+"""CityBrain OC composition root and command line: settings -> store -> scheduler -> Dash app.
+
+    citybrain [run]               migrate, backfill new sources, start the scheduler (in-process
+                                  unless the config says external) and serve the web app
+    citybrain scheduler           run only the scheduler (one per deployment, beside web workers)
+    citybrain ingest SOURCE_ID    run one source once and print its counts
+    citybrain db upgrade          apply the schema migrations
+    citybrain check-config [FILE] validate a deployment file; exit 1 listing every problem
+
+`python app.py ...` is the same as `citybrain ...`. For gunicorn: `gunicorn 'app:create_wsgi()'`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.city import City, load_city
+from core.settings import ConfigError, Settings, load_settings
+from datasources.registry import option_problems
+from indicators.catalog import Catalog, load_catalog
+from ingest.context import IngestContext
+from store.db import make_engine, session_factory
+from store.migrate import upgrade
+from store.sync import sync_all
+
+log = logging.getLogger("citybrain")
+
+
+def app_version() -> str:
+    try:
+        return package_version("citybrain-oc")
+    except PackageNotFoundError:
+        return "0.0.0+source"
+
+
+@dataclass
+class Deployment:
+    settings: Settings
+    city: City
+    catalog: Catalog
+
+
+def _cross_checks(settings: Settings, catalog: Catalog) -> list[str]:
+    """Problems no single file can see: sources against adapters, screen keys against the catalog."""
+    problems = []
+    for index, source in enumerate(settings.sources):
+        problems += option_problems(source.type, source.options, f"sources.{index} ({source.id})")
+    screen = settings.screen
+    for index, key in enumerate(screen.kpis):
+        if key not in catalog:
+            problems.append(f"screen.kpis.{index}: unknown indicator {key!r}")
+    if screen.choropleth not in catalog:
+        problems.append(f"screen.choropleth: unknown indicator {screen.choropleth!r}")
+    for kind, key in screen.stations_indicator.items():
+        if key not in catalog:
+            problems.append(f"screen.stations_indicator.{kind}: unknown indicator {key!r}")
+    return problems
+
+
+def load_deployment(path: str | Path | None = None) -> Deployment:
+    """Everything the files say, checked together; raises ConfigError listing every problem."""
+    settings = load_settings(path)
+    catalog = load_catalog(settings.indicator_catalogs)
+    city = load_city(settings.city.boundaries, settings.city.stations)
+    problems = _cross_checks(settings, catalog)
+    if problems:
+        raise ConfigError(Path(path or "config"), problems)
+    return Deployment(settings, city, catalog)
+
+
+def open_store(deployment: Deployment) -> tuple[Engine, sessionmaker[Session]]:
+    """Migrate, then mirror the deployment's definitions into the store."""
+    upgrade(deployment.settings.database.url)
+    engine = make_engine(deployment.settings.database.url)
+    sessions = session_factory(engine)
+    with sessions() as session:
+        sync_all(session, deployment.city, deployment.catalog, deployment.settings.sources)
+    return engine, sessions
+
+
+def ingest_context(deployment: Deployment, engine: Engine, sessions: sessionmaker[Session]) -> IngestContext:
+    return IngestContext(deployment.settings, engine, sessions, deployment.city, deployment.catalog)
+
+
+def create_wsgi(config: str | None = None):
+    """The Flask server for gunicorn workers: no scheduler here (run `citybrain scheduler` once)."""
+    from web.app_factory import create_dash
+
+    deployment = load_deployment(config)
+    engine, _ = open_store(deployment)
+    return create_dash(deployment.settings, engine, deployment.city, deployment.catalog, app_version()).server
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ingest.scheduler import backfill_new_sources, build_scheduler
+    from web.app_factory import create_dash
+
+    deployment = load_deployment(args.config)
+    settings = deployment.settings
+    engine, sessions = open_store(deployment)
+    if settings.scheduler.mode == "inprocess":
+        ctx = ingest_context(deployment, engine, sessions)
+        backfill_new_sources(ctx)
+        build_scheduler(ctx).start()
+    dash_app = create_dash(settings, engine, deployment.city, deployment.catalog, app_version())
+    port = args.port or settings.server.port
+    print(f"CityBrain OC {app_version()}: http://{settings.server.host}:{port}/screen", flush=True)
+    dash_app.run(host=settings.server.host, port=port, debug=settings.server.debug, threaded=True)
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from ingest.scheduler import backfill_new_sources, build_scheduler
+
+    deployment = load_deployment(args.config)
+    engine, sessions = open_store(deployment)
+    ctx = ingest_context(deployment, engine, sessions)
+    backfill_new_sources(ctx)
+    print("scheduler running; Ctrl+C stops it", flush=True)
+    try:
+        build_scheduler(ctx, blocking=True).start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.pipeline import run_source
+
+    deployment = load_deployment(args.config)
+    engine, sessions = open_store(deployment)
+    result = run_source(ingest_context(deployment, engine, sessions), args.source_id)
+    print(f"{result.source_id}: {result.status} fetched={result.fetched} accepted={result.accepted} "
+          f"rejected={result.rejected}" + (f" error={result.error}" if result.error else ""))
+    return 0 if result.status in ("ok", "partial") else 1
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    upgrade(settings.database.url)
+    print(f"database at {settings.database.url.split('@')[-1]} is at the latest schema")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    deployment = load_deployment(args.file or args.config)
+    print(f"ok: {len(deployment.catalog)} indicators, {len(deployment.city.regions)} regions, "
+          f"{len(deployment.city.stations)} stations, {len(deployment.settings.sources)} sources")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="citybrain", description="CityBrain Operations Center")
+    root.add_argument("--config", help="deployment YAML (default: $CITYBRAIN_CONFIG or config/demo.yaml)")
+    commands = root.add_subparsers(dest="command")
+    run = commands.add_parser("run", help="serve the web app (default)")
+    run.add_argument("--port", type=int)
+    run.set_defaults(func=cmd_run)
+    commands.add_parser("scheduler", help="run only the scheduler").set_defaults(func=cmd_scheduler)
+    ingest = commands.add_parser("ingest", help="run one source once")
+    ingest.add_argument("source_id")
+    ingest.set_defaults(func=cmd_ingest)
+    db = commands.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade"])
+    db.set_defaults(func=cmd_db)
+    check = commands.add_parser("check-config", help="validate a deployment file")
+    check.add_argument("file", nargs="?")
+    check.set_defaults(func=cmd_check_config)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    args = parser().parse_args(argv)
+    if args.command is None:
+        args.func, args.port = cmd_run, None
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

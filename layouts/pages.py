@@ -1,0 +1,31 @@
+"""Page registration (Dash Pages, explicit): each page's layout is a pure layout function fed by a
+view provider the callbacks supply, so no layout touches data itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import dash
+from dash import html
+
+from core.i18n import t
+
+PAGES = (
+    # path, module name, title key
+    ("/screen", "screen", "nav.screen"),
+    ("/", "overview", "nav.overview"),
+)
+
+
+def register_pages(providers: dict[str, Callable[..., html.Div]], title: Callable[[str], str]) -> None:
+    """`providers[name](**query)` returns the page; `title(key)` the browser tab title."""
+    for order, (path, name, title_key) in enumerate(PAGES):
+        dash.register_page(
+            f"citybrain.{name}", path=path, name=name, order=order,
+            title=lambda *_a, _k=title_key, **_kw: title(_k), layout=providers[name],
+        )
+    dash.register_page("citybrain.not_found_404", path="/404", layout=providers["not_found"])
+
+
+def not_found(lang: str) -> html.Div:
+    return html.Div(t("page.not_found", lang), className="panel not-found")

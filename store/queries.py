@@ -1,0 +1,267 @@
+"""The read API: the only way the UI reads data. Plain functions returning plain values.
+
+Kept apart from the write side so callbacks cannot change anything by accident, and so that
+every function here can be memoized on the data version.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, and_, func, or_, select
+
+from core.timeutil import utcnow
+from store.models import OPEN_STATES, Alert, IndicatorRow, Region, Series, Source, SourceRun, Station
+from store.models import Reading as ReadingRow
+
+AGGREGATES = {"mean": func.avg, "sum": func.sum, "max": func.max, "min": func.min}
+
+
+@dataclass(frozen=True)
+class Latest:
+    """The city-wide value of an indicator now, and where it came from."""
+
+    indicator: str
+    value: float | None
+    observed_at: datetime | None
+    severity: int
+    entities: int
+    trend: float | None
+
+
+@dataclass(frozen=True)
+class EntityValue:
+    code: str
+    value: float | None
+    observed_at: datetime | None
+    severity: int
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    id: int
+    indicator: str
+    entity: str
+    state: str
+    severity: int
+    value: float | None
+    opened_at: datetime
+    updated_at: datetime
+    explanation_zh: str
+    explanation_en: str
+
+
+def _combine(values: list[float], aggregation: str) -> float | None:
+    if not values:
+        return None
+    if aggregation == "sum":
+        return sum(values)
+    if aggregation == "max":
+        return max(values)
+    if aggregation == "min":
+        return min(values)
+    return sum(values) / len(values)
+
+
+def _aggregations(engine: Engine, keys: list[str]) -> dict[str, str]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(IndicatorRow.key, IndicatorRow.definition).where(IndicatorRow.key.in_(keys))
+        )
+        return {key: definition.get("aggregation", "mean") for key, definition in rows}
+
+
+def latest(engine: Engine, keys: list[str], trend_window: timedelta = timedelta(hours=1)) -> dict[str, Latest]:
+    """City-wide latest value of each indicator, aggregated over its entities, with its trend."""
+    aggregations = _aggregations(engine, keys)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Series.id, Series.indicator_key, Series.last_value, Series.last_observed_at,
+                   Series.last_severity).where(Series.indicator_key.in_(keys))
+        ).all()
+        past = _values_at(connection, [r.id for r in rows], utcnow() - trend_window)
+    grouped: dict[str, list] = defaultdict(list)
+    for row in rows:
+        if row.last_value is not None:
+            grouped[row.indicator_key].append(row)
+    result = {}
+    for key in keys:
+        group = grouped.get(key, [])
+        aggregation = aggregations.get(key, "mean")
+        now_value = _combine([r.last_value for r in group], aggregation)
+        then = [past[r.id] for r in group if r.id in past]
+        before = _combine(then, aggregation) if len(then) == len(group) else None
+        result[key] = Latest(
+            indicator=key,
+            value=now_value,
+            observed_at=max((r.last_observed_at for r in group), default=None),
+            severity=max((r.last_severity for r in group), default=0),
+            entities=len(group),
+            trend=(now_value - before) if now_value is not None and before is not None else None,
+        )
+    return result
+
+
+def _values_at(connection, series_ids: list[int], at: datetime) -> dict[int, float]:
+    """Each series' value at the last reading on or before `at` (within an hour before it)."""
+    if not series_ids:
+        return {}
+    newest = (
+        select(ReadingRow.series_id, func.max(ReadingRow.observed_at).label("at"))
+        .where(ReadingRow.series_id.in_(series_ids), ReadingRow.observed_at <= at,
+               ReadingRow.observed_at > at - timedelta(hours=1))
+        .group_by(ReadingRow.series_id)
+        .subquery()
+    )
+    rows = connection.execute(
+        select(ReadingRow.series_id, ReadingRow.value).join(
+            newest, and_(ReadingRow.series_id == newest.c.series_id, ReadingRow.observed_at == newest.c.at)
+        )
+    )
+    return dict(rows.all())
+
+
+def by_district(engine: Engine, key: str) -> dict[str, EntityValue]:
+    """Latest value of one indicator per district: its own series, or its stations aggregated."""
+    aggregation = _aggregations(engine, [key]).get(key, "mean")
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Series.region_code, Series.last_value, Series.last_observed_at, Series.last_severity)
+            .where(Series.indicator_key == key, Series.last_value.is_not(None))
+        ).all()
+    grouped: dict[str, list] = defaultdict(list)
+    for row in rows:
+        grouped[row.region_code].append(row)
+    return {
+        code: EntityValue(
+            code,
+            _combine([r.last_value for r in group], aggregation),
+            max(r.last_observed_at for r in group),
+            max(r.last_severity for r in group),
+        )
+        for code, group in grouped.items()
+    }
+
+
+def entity_values(engine: Engine, keys: list[str]) -> dict[str, dict[str, EntityValue]]:
+    """Latest value of each indicator at each of its entities: indicator -> entity -> value."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Series.indicator_key, Series.entity, Series.last_value, Series.last_observed_at,
+                   Series.last_severity).where(Series.indicator_key.in_(keys))
+        ).all()
+    result: dict[str, dict[str, EntityValue]] = defaultdict(dict)
+    for row in rows:
+        result[row.indicator_key][row.entity] = EntityValue(
+            row.entity, row.last_value, row.last_observed_at, row.last_severity
+        )
+    return dict(result)
+
+
+def city_series(engine: Engine, key: str, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+    """The city-wide series of one indicator (its entities aggregated per timestamp)."""
+    aggregation = AGGREGATES[_aggregations(engine, [key]).get(key, "mean")]
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(ReadingRow.observed_at, aggregation(ReadingRow.value))
+            .join(Series, Series.id == ReadingRow.series_id)
+            .where(Series.indicator_key == key, ReadingRow.observed_at >= start,
+                   ReadingRow.observed_at <= end)
+            .group_by(ReadingRow.observed_at)
+            .order_by(ReadingRow.observed_at)
+        )
+        return [(at, float(value)) for at, value in rows]
+
+
+def entity_series(engine: Engine, key: str, entity: str, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(ReadingRow.observed_at, ReadingRow.value)
+            .join(Series, Series.id == ReadingRow.series_id)
+            .where(Series.indicator_key == key, Series.entity == entity,
+                   ReadingRow.observed_at >= start, ReadingRow.observed_at <= end)
+            .order_by(ReadingRow.observed_at)
+        )
+        return [(at, float(value)) for at, value in rows]
+
+
+def active_alerts(engine: Engine, limit: int = 50) -> list[AlertRow]:
+    """Open alerts and resolved ones nobody has closed yet, the most severe and newest first."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Alert, Series.indicator_key, Series.entity)
+            .join(Series, Series.id == Alert.series_id)
+            .where(or_(Alert.state.in_(OPEN_STATES), Alert.state == "resolved"))
+            .order_by(Alert.state.in_(OPEN_STATES).desc(), Alert.severity.desc(), Alert.opened_at.desc())
+            .limit(limit)
+        ).all()
+    return [
+        AlertRow(
+            id=row.Alert.id, indicator=row.indicator_key, entity=row.entity, state=row.Alert.state,
+            severity=row.Alert.severity, value=row.Alert.value, opened_at=row.Alert.opened_at,
+            updated_at=row.Alert.updated_at, explanation_zh=row.Alert.explanation_zh,
+            explanation_en=row.Alert.explanation_en,
+        )
+        for row in rows
+    ]
+
+
+def alert_counts(engine: Engine) -> dict[int, int]:
+    """Open alerts per severity."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Alert.severity, func.count()).where(Alert.state.in_(OPEN_STATES)).group_by(Alert.severity)
+        )
+        return dict(rows.all())
+
+
+def regions(engine: Engine, level: str = "district") -> list[Region]:
+    with engine.connect() as connection:
+        return list(connection.execute(select(Region).where(Region.level == level)).scalars())
+
+
+def stations(engine: Engine) -> list[Station]:
+    with engine.connect() as connection:
+        return list(connection.execute(select(Station)).scalars())
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    id: str
+    type: str
+    enabled: bool
+    every_s: float
+    last_status: str | None
+    last_started_at: datetime | None
+    last_finished_at: datetime | None
+    last_error: str | None
+    accepted: int
+    rejected: int
+
+
+def source_health(engine: Engine) -> list[SourceHealth]:
+    """Every source with its latest run."""
+    with engine.connect() as connection:
+        newest = (
+            select(SourceRun.source_id, func.max(SourceRun.id).label("run_id"))
+            .group_by(SourceRun.source_id).subquery()
+        )
+        rows = connection.execute(
+            select(Source, SourceRun)
+            .outerjoin(newest, newest.c.source_id == Source.id)
+            .outerjoin(SourceRun, SourceRun.id == newest.c.run_id)
+            .order_by(Source.id)
+        ).all()
+    return [
+        SourceHealth(
+            id=source.id, type=source.type, enabled=source.enabled, every_s=source.every_s,
+            last_status=run.status if run else None,
+            last_started_at=run.started_at if run else None,
+            last_finished_at=run.finished_at if run else None,
+            last_error=run.error if run else None,
+            accepted=run.accepted if run else 0, rejected=run.rejected if run else 0,
+        )
+        for source, run in rows
+    ]

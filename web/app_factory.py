@@ -1,0 +1,52 @@
+"""Build the Dash application: pages, callbacks, cache, /healthz. No data source is touched here."""
+
+from __future__ import annotations
+
+import secrets
+
+from dash import Dash
+from flask import Flask
+from sqlalchemy import Engine
+
+from callbacks import overview as overview_callbacks
+from callbacks import screen as screen_callbacks
+from callbacks import shell as shell_callbacks
+from core.city import City
+from core.i18n import t
+from core.settings import REPO_ROOT, Settings
+from indicators.catalog import Catalog
+from layouts.pages import not_found, register_pages
+from layouts.shell import shell
+from web.cache import make_cache
+from web.health import register_health
+from web.language import request_language
+from web.runtime import WebRuntime
+
+
+def create_dash(settings: Settings, engine: Engine, city: City, catalog: Catalog, version: str) -> Dash:
+    server = Flask("citybrain")
+    server.secret_key = settings.server.secret_key or secrets.token_hex(32)
+    runtime = WebRuntime(settings, engine, city, catalog, make_cache(server, settings.cache), version)
+    app = Dash(
+        "citybrain",
+        server=server,
+        use_pages=True,
+        pages_folder="",
+        assets_folder=str(REPO_ROOT / "assets"),
+        serve_locally=True,
+        update_title=None,
+        suppress_callback_exceptions=True,
+        title="CityBrain",
+    )
+    default = settings.default_language
+
+    def city_name() -> str:
+        return settings.city.name.get(request_language(default))
+
+    providers = screen_callbacks.register(app, runtime) | overview_callbacks.register(app, runtime)
+    providers["not_found"] = lambda **_kw: not_found(request_language(default))
+    register_pages(providers, lambda key: f"{t(key, request_language(default))} · {city_name()}")
+    shell_callbacks.register(app)
+    app.layout = lambda: shell(city_name(), settings.city.timezone, request_language(default))
+    register_health(server, runtime)
+    return app
