@@ -4,18 +4,27 @@ when the version moves. A tick that finds the same version sends nothing back.""
 from __future__ import annotations
 
 from dash import Dash, Input, Output, State, no_update
+from shapely.geometry import shape
 
+from callbacks.views import alert_views, district_hideout, kpi_view, station_features
 from core.i18n import t
 from core.timeutil import local_text, utcnow
-from layouts.screen import MapFrame, ScreenView, alert_counts, kpi_grid, screen
 from layouts.components import alert_list
-from callbacks.views import alert_views, district_hideout, kpi_view, station_features
+from layouts.screen import MapFrame, ScreenView, alert_counts, kpi_grid, screen
 from store import queries
 from store.state import data_version
 from web.language import request_language
 from web.runtime import WebRuntime
 
 ALERTS_SHOWN = 12
+
+
+def district_bounds(runtime: WebRuntime) -> list[list[float]]:
+    """[[south, west], [north, east]] around every district, so the map fits any city."""
+    boxes = [shape(r.geometry).bounds for r in runtime.city.districts]
+    west, south = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    east, north = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    return [[south, west], [north, east]]
 
 
 def map_frame(runtime: WebRuntime) -> MapFrame:
@@ -28,7 +37,7 @@ def map_frame(runtime: WebRuntime) -> MapFrame:
     settings = runtime.settings
     return MapFrame(
         districts={"type": "FeatureCollection", "features": features},
-        center=settings.city.center, zoom=settings.city.zoom,
+        bounds=district_bounds(runtime),
         tile_url=settings.map.tile_url, tile_attribution=settings.map.tile_attribution,
     )
 
@@ -48,7 +57,7 @@ def build_view(runtime: WebRuntime, version: int, lang: str) -> ScreenView:
         district_hideout=district_hideout(runtime, choropleth.key,
                                           queries.by_district(engine, choropleth.key), lang),
         stations=station_features(runtime, queries.entity_values(engine, station_keys), lang),
-        alerts=alert_views(runtime, queries.active_alerts(engine, ALERTS_SHOWN), lang),
+        alerts=alert_views(runtime, queries.open_alerts(engine, ALERTS_SHOWN), lang),
         counts=queries.alert_counts(engine),
         updated_text=local_text(now, runtime.settings.tz, "%H:%M:%S"),
     )

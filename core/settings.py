@@ -59,8 +59,6 @@ class CitySettings(_Strict):
     name: Names
     adcode: str = Field(pattern=r"^\d{6}$")
     timezone: str = "Asia/Shanghai"
-    center: tuple[float, float] = Field(description="[lat, lon] in WGS84")
-    zoom: int = Field(default=9, ge=3, le=18)
     boundaries: Path
     stations: Path
 
@@ -71,14 +69,6 @@ class CitySettings(_Strict):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
-        return value
-
-    @field_validator("center")
-    @classmethod
-    def _lat_lon(cls, value: tuple[float, float]) -> tuple[float, float]:
-        lat, lon = value
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise ValueError("expected [latitude, longitude] in degrees")
         return value
 
 

@@ -30,8 +30,7 @@ class MapFrame:
     """The static part of the map, sent once per page load: boundaries, centre, optional tiles."""
 
     districts: dict
-    center: tuple[float, float]
-    zoom: int
+    bounds: list[list[float]]
     tile_url: str | None
     tile_attribution: str
 
@@ -78,8 +77,8 @@ def _map(frame: MapFrame, view: ScreenView) -> dl.Map:
     ]
     return dl.Map(
         layers,
-        center=list(frame.center),
-        zoom=frame.zoom,
+        bounds=frame.bounds,
+        boundsOptions={"padding": [12, 12]},
         zoomSnap=0.25,
         attributionControl=bool(frame.tile_url),
         className="screen-map",

@@ -10,10 +10,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, and_, func, select
+from sqlalchemy.orm import Session
 
 from core.timeutil import utcnow
-from store.models import OPEN_STATES, Alert, IndicatorRow, Region, Series, Source, SourceRun, Station
+from store.models import OPEN_STATES, Alert, IndicatorRow, Series, Source, SourceRun
 from store.models import Reading as ReadingRow
 
 AGGREGATES = {"mean": func.avg, "sum": func.sum, "max": func.max, "min": func.min}
@@ -187,14 +188,14 @@ def entity_series(engine: Engine, key: str, entity: str, start: datetime, end: d
         return [(at, float(value)) for at, value in rows]
 
 
-def active_alerts(engine: Engine, limit: int = 50) -> list[AlertRow]:
-    """Open alerts and resolved ones nobody has closed yet, the most severe and newest first."""
-    with engine.connect() as connection:
-        rows = connection.execute(
+def open_alerts(engine: Engine, limit: int = 50) -> list[AlertRow]:
+    """Open alerts (active or acknowledged), the most severe and newest first."""
+    with Session(engine) as session:
+        rows = session.execute(
             select(Alert, Series.indicator_key, Series.entity)
             .join(Series, Series.id == Alert.series_id)
-            .where(or_(Alert.state.in_(OPEN_STATES), Alert.state == "resolved"))
-            .order_by(Alert.state.in_(OPEN_STATES).desc(), Alert.severity.desc(), Alert.opened_at.desc())
+            .where(Alert.state.in_(OPEN_STATES))
+            .order_by(Alert.severity.desc(), Alert.opened_at.desc())
             .limit(limit)
         ).all()
     return [
@@ -217,16 +218,6 @@ def alert_counts(engine: Engine) -> dict[int, int]:
         return dict(rows.all())
 
 
-def regions(engine: Engine, level: str = "district") -> list[Region]:
-    with engine.connect() as connection:
-        return list(connection.execute(select(Region).where(Region.level == level)).scalars())
-
-
-def stations(engine: Engine) -> list[Station]:
-    with engine.connect() as connection:
-        return list(connection.execute(select(Station)).scalars())
-
-
 @dataclass(frozen=True)
 class SourceHealth:
     id: str
@@ -243,12 +234,12 @@ class SourceHealth:
 
 def source_health(engine: Engine) -> list[SourceHealth]:
     """Every source with its latest run."""
-    with engine.connect() as connection:
+    with Session(engine) as session:
         newest = (
             select(SourceRun.source_id, func.max(SourceRun.id).label("run_id"))
             .group_by(SourceRun.source_id).subquery()
         )
-        rows = connection.execute(
+        rows = session.execute(
             select(Source, SourceRun)
             .outerjoin(newest, newest.c.source_id == Source.id)
             .outerjoin(SourceRun, SourceRun.id == newest.c.run_id)
