@@ -139,8 +139,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     deployment = load_deployment(args.config)
     engine, sessions = open_store(deployment)
     result = run_source(ingest_context(deployment, engine, sessions), args.source_id)
-    print(f"{result.source_id}: {result.status} fetched={result.fetched} accepted={result.accepted} "
-          f"rejected={result.rejected}" + (f" error={result.error}" if result.error else ""))
+    print(
+        f"{result.source_id}: {result.status} fetched={result.fetched} accepted={result.accepted} "
+        f"rejected={result.rejected}" + (f" error={result.error}" if result.error else "")
+    )
     return 0 if result.status in ("ok", "partial") else 1
 
 
@@ -153,8 +155,10 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     deployment = load_deployment(args.file or args.config)
-    print(f"ok: {len(deployment.catalog)} indicators, {len(deployment.city.regions)} regions, "
-          f"{len(deployment.city.stations)} stations, {len(deployment.settings.sources)} sources")
+    print(
+        f"ok: {len(deployment.catalog)} indicators, {len(deployment.city.regions)} regions, "
+        f"{len(deployment.city.stations)} stations, {len(deployment.settings.sources)} sources"
+    )
     return 0
 
 

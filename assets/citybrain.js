@@ -10,7 +10,7 @@ window.citybrain = {
       fillColor: styled.colour || context.hideout.stale,
       fillOpacity: severity > 0 ? 0.55 : 0.28,
       color: "#9fc3ff",
-      weight: 1.5,
+      weight: 1.5 * window.citybrain.scale(),
       opacity: 0.9,
       className: "district-shape"
     };
@@ -19,10 +19,14 @@ window.citybrain = {
     var styled = (context.hideout.districts || {})[feature.properties.code] || {};
     layer.bindTooltip(styled.text || feature.properties.code, {sticky: true});
   },
+  /* Pixel sizes follow the root font size, which follows the screen height (16 px at 1080 p). */
+  scale: function () {
+    return parseFloat(getComputedStyle(document.documentElement).fontSize) / 16;
+  },
   stationMarker: function (feature, latlng) {
     var p = feature.properties;
     return L.circleMarker(latlng, {
-      radius: p.severity > 0 ? 7 + p.severity : 5,
+      radius: (p.severity > 0 ? 7 + p.severity : 5) * window.citybrain.scale(),
       fillColor: p.colour, color: "#0b1220", weight: 1, fillOpacity: 0.95,
       className: "station-marker" + (p.severity > 0 ? " warning level-" + p.severity : "")
     });

@@ -20,8 +20,11 @@ def build_domains(runtime: WebRuntime, lang: str) -> list[DomainView]:
     now = utcnow()
     domains = []
     for domain in DOMAINS:
-        kpis = [kpi_view(runtime, latest[i.key], lang, now)
-                for i in runtime.catalog if i.domain == domain and i.key in latest]
+        kpis = [
+            kpi_view(runtime, latest[i.key], lang, now)
+            for i in runtime.catalog
+            if i.domain == domain and i.key in latest
+        ]
         if kpis:
             domains.append(DomainView(domain, kpis))
     return domains

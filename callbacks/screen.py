@@ -30,15 +30,19 @@ def district_bounds(runtime: WebRuntime) -> list[list[float]]:
 def map_frame(runtime: WebRuntime) -> MapFrame:
     """Boundaries are static: built once per process and sent once per page load."""
     features = [
-        {"type": "Feature", "geometry": r.geometry,
-         "properties": {"code": r.code, "name_zh": r.name.zh, "name_en": r.name.en}}
+        {
+            "type": "Feature",
+            "geometry": r.geometry,
+            "properties": {"code": r.code, "name_zh": r.name.zh, "name_en": r.name.en},
+        }
         for r in runtime.city.districts
     ]
     settings = runtime.settings
     return MapFrame(
         districts={"type": "FeatureCollection", "features": features},
         bounds=district_bounds(runtime),
-        tile_url=settings.map.tile_url, tile_attribution=settings.map.tile_attribution,
+        tile_url=settings.map.tile_url,
+        tile_attribution=settings.map.tile_attribution,
     )
 
 
@@ -54,8 +58,9 @@ def build_view(runtime: WebRuntime, version: int, lang: str) -> ScreenView:
         kpis=[kpi_view(runtime, latest[key], lang, now) for key in settings.kpis],
         choropleth_name=choropleth.name.get(lang),
         choropleth_unit=choropleth.unit,
-        district_hideout=district_hideout(runtime, choropleth.key,
-                                          queries.by_district(engine, choropleth.key), lang),
+        district_hideout=district_hideout(
+            runtime, choropleth.key, queries.by_district(engine, choropleth.key), lang
+        ),
         stations=station_features(runtime, queries.entity_values(engine, station_keys), lang),
         alerts=alert_views(runtime, queries.open_alerts(engine, ALERTS_SHOWN), lang),
         counts=queries.alert_counts(engine),
@@ -93,11 +98,17 @@ def register(app: Dash, runtime: WebRuntime) -> dict:
         version = data_version(runtime.engine)
         lang = request_language(default, lang)
         if version == shown:
-            return (no_update,) * 6 + (t("screen.updated", lang, time=local_text(utcnow(), runtime.settings.tz, "%H:%M:%S")),)
+            return (no_update,) * 6 + (
+                t("screen.updated", lang, time=local_text(utcnow(), runtime.settings.tz, "%H:%M:%S")),
+            )
         view = cached_view(version, lang)
         return (
-            version, kpi_grid(view, lang), view.district_hideout, view.stations,
-            alert_list(view.alerts, lang), alert_counts(view, lang),
+            version,
+            kpi_grid(view, lang),
+            view.district_hideout,
+            view.stations,
+            alert_list(view.alerts, lang),
+            alert_counts(view, lang),
             t("screen.updated", lang, time=view.updated_text),
         )
 

@@ -32,24 +32,34 @@ def delayed_minutes(indicator: Indicator, observed_at: datetime | None, now: dat
 def trend_direction(latest: Latest, decimals: int) -> int:
     if latest.trend is None or latest.value is None:
         return 0
-    tolerance = max(10 ** -decimals, abs(latest.value) * 0.01)
+    tolerance = max(10**-decimals, abs(latest.value) * 0.01)
     return 0 if abs(latest.trend) < tolerance else (1 if latest.trend > 0 else -1)
 
 
 def kpi_view(runtime: WebRuntime, latest: Latest, lang: str, now: datetime) -> KpiView:
     indicator = runtime.catalog[latest.indicator]
-    return KpiView(
-        key=indicator.key,
-        name=indicator.name.get(lang),
-        unit=indicator.unit,
-        value_text=format_value(latest.value, indicator.decimals),
-        severity=latest.severity,
-        trend=trend_direction(latest, indicator.decimals),
-        time_text=local_text(latest.observed_at, runtime.settings.tz, "%H:%M"),
-        delayed_minutes=delayed_minutes(indicator, latest.observed_at, now),
-    ) if latest.value is not None else KpiView(
-        key=indicator.key, name=indicator.name.get(lang), unit=indicator.unit, value_text="—",
-        severity=0, trend=0, time_text="—", delayed_minutes=None,
+    return (
+        KpiView(
+            key=indicator.key,
+            name=indicator.name.get(lang),
+            unit=indicator.unit,
+            value_text=format_value(latest.value, indicator.decimals),
+            severity=latest.severity,
+            trend=trend_direction(latest, indicator.decimals),
+            time_text=local_text(latest.observed_at, runtime.settings.tz, "%H:%M"),
+            delayed_minutes=delayed_minutes(indicator, latest.observed_at, now),
+        )
+        if latest.value is not None
+        else KpiView(
+            key=indicator.key,
+            name=indicator.name.get(lang),
+            unit=indicator.unit,
+            value_text="—",
+            severity=0,
+            trend=0,
+            time_text="—",
+            delayed_minutes=None,
+        )
     )
 
 
@@ -72,8 +82,13 @@ def district_hideout(runtime: WebRuntime, key: str, values: dict[str, EntityValu
         value = values.get(region.code)
         stale = value is None or delayed_minutes(indicator, value.observed_at, now) is not None
         colour = STALE_COLOUR if stale else level(value.severity).colour
-        text = f"{region.name.get(lang)}: {format_value(value.value if value else None, indicator.decimals)} {indicator.unit}"
-        styled[region.code] = {"colour": colour, "severity": 0 if stale else value.severity, "text": text.strip()}
+        shown = format_value(value.value if value else None, indicator.decimals)
+        text = f"{region.name.get(lang)}: {shown} {indicator.unit}"
+        styled[region.code] = {
+            "colour": colour,
+            "severity": 0 if stale else value.severity,
+            "text": text.strip(),
+        }
     return {"districts": styled, "stale": STALE_COLOUR}
 
 
@@ -90,22 +105,32 @@ def station_features(runtime: WebRuntime, values: dict[str, dict[str, EntityValu
         value = values.get(key, {}).get(station.code)
         stale = value is None or delayed_minutes(indicator, value.observed_at, now) is not None
         severity = 0 if stale else value.severity
-        text = (f"{station.name.get(lang)} · {indicator.name.get(lang)}: "
-                f"{format_value(value.value if value else None, indicator.decimals)} {indicator.unit}")
-        features.append({
-            "type": "Feature",
-            "geometry": {"type": "Point", "coordinates": [station.lon, station.lat]},
-            "properties": {"code": station.code, "kind": station.kind, "severity": severity,
-                           "colour": STALE_COLOUR if stale else level(severity).colour,
-                           "text": text.strip()},
-        })
+        text = (
+            f"{station.name.get(lang)} · {indicator.name.get(lang)}: "
+            f"{format_value(value.value if value else None, indicator.decimals)} {indicator.unit}"
+        )
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [station.lon, station.lat]},
+                "properties": {
+                    "code": station.code,
+                    "kind": station.kind,
+                    "severity": severity,
+                    "colour": STALE_COLOUR if stale else level(severity).colour,
+                    "text": text.strip(),
+                },
+            }
+        )
     return {"type": "FeatureCollection", "features": features}
 
 
 def alert_views(runtime: WebRuntime, rows: list[AlertRow], lang: str) -> list[AlertView]:
     return [
         AlertView(
-            id=row.id, severity=row.severity, state=row.state,
+            id=row.id,
+            severity=row.severity,
+            state=row.state,
             explanation=row.explanation_zh if lang == "zh-CN" else row.explanation_en,
             since_text=t("alert.since", lang, time=local_text(row.opened_at, runtime.settings.tz)),
         )

@@ -15,13 +15,14 @@ class Level:
     roman: str
     colour: str
     name_key: str
+    short_key: str
 
 
-NORMAL = Level(0, "", "#2e9e5b", "level.normal")
-BLUE = Level(1, "IV", "#1f6feb", "level.blue")
-YELLOW = Level(2, "III", "#e3b505", "level.yellow")
-ORANGE = Level(3, "II", "#f0801a", "level.orange")
-RED = Level(4, "I", "#e0312b", "level.red")
+NORMAL = Level(0, "", "#2e9e5b", "level.normal", "level.short.normal")
+BLUE = Level(1, "IV", "#1f6feb", "level.blue", "level.short.blue")
+YELLOW = Level(2, "III", "#e3b505", "level.yellow", "level.short.yellow")
+ORANGE = Level(3, "II", "#f0801a", "level.orange", "level.short.orange")
+RED = Level(4, "I", "#e0312b", "level.red", "level.short.red")
 
 LEVELS: tuple[Level, ...] = (NORMAL, BLUE, YELLOW, ORANGE, RED)
 BY_NAME = {"blue": BLUE, "yellow": YELLOW, "orange": ORANGE, "red": RED}

@@ -56,6 +56,10 @@ def transitions(
     return found
 
 
+def _with_unit(number: str, unit: str) -> str:
+    return f"{number} {unit}" if unit else number
+
+
 def explain(indicator: Indicator, entity_name: str, value: float, severity: int, lang: str) -> str:
     """One sentence saying why the alert exists, in the reader's language."""
     limit = dict(indicator.thresholds.limits())[severity] if indicator.thresholds else value
@@ -66,9 +70,8 @@ def explain(indicator: Indicator, entity_name: str, value: float, severity: int,
         lang,
         indicator=indicator.name.get(lang),
         entity=entity_name,
-        value=f"{value:.{indicator.decimals}f}",
-        limit=f"{limit:g}",
-        unit=indicator.unit,
+        value=_with_unit(f"{value:.{indicator.decimals}f}", indicator.unit),
+        limit=_with_unit(f"{limit:g}", indicator.unit),
         roman=lvl.roman,
-        colour=t(lvl.name_key, lang),
+        colour=t(lvl.short_key, lang),
     )

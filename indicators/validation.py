@@ -80,8 +80,7 @@ class Validator:
         if not indicator.in_bounds(value):
             low, high = indicator.bounds
             raise _Invalid(
-                "value", f"{value:g} is outside the physical bounds [{low:g}, {high:g}] "
-                f"of {indicator.key}"
+                "value", f"{value:g} is outside the physical bounds [{low:g}, {high:g}] of {indicator.key}"
             )
         return ValidReading(indicator.key, entity, observed_at, value, record.quality or "ok")
 

@@ -70,9 +70,7 @@ def _fetch(ctx: IngestContext, source: Source, since: str | None, until: datetim
 
 def _evaluate(ctx: IngestContext, session: Session, touched: dict[int, list[ValidReading]]) -> None:
     """Plain thresholds over the series this batch touched (incremental: nothing else is read)."""
-    keys = dict(
-        session.query(Series.id, Series.indicator_key).filter(Series.id.in_(list(touched))).all()
-    )
+    keys = dict(session.query(Series.id, Series.indicator_key).filter(Series.id.in_(list(touched))).all())
     rules = {sid: rule_key(ctx.catalog[key]) for sid, key in keys.items()}
     alerts = open_alerts(session, rules)
     for series_id, readings in touched.items():
@@ -94,8 +92,9 @@ def _evaluate(ctx: IngestContext, session: Session, touched: dict[int, list[Vali
 def _quarantine(session: Session, source_id: str, run_id: int, rejected: list[Rejection]) -> None:
     now = utcnow()
     session.add_all(
-        RejectedRecord(source_id=source_id, run_id=run_id, created_at=now,
-                       field=r.field, reason=r.reason, raw=r.raw)
+        RejectedRecord(
+            source_id=source_id, run_id=run_id, created_at=now, field=r.field, reason=r.reason, raw=r.raw
+        )
         for r in rejected
     )
 
@@ -180,7 +179,10 @@ def backfill(
         chunk_start = start + index * chunk
         chunk_end = min(end, chunk_start + chunk)
         result = run_source(
-            ctx, source_id, since=chunk_start.isoformat(), until=chunk_end,
+            ctx,
+            source_id,
+            since=chunk_start.isoformat(),
+            until=chunk_end,
             timeout=max(ctx.settings.scheduler.run_timeout, 600),
         )
         results.append(result)

@@ -36,7 +36,11 @@ def _run_job(ctx: IngestContext, source_id: str) -> None:
     result = run_source(ctx, source_id)
     log.info(
         "source %s: %s fetched=%d accepted=%d rejected=%d%s",
-        source_id, result.status, result.fetched, result.accepted, result.rejected,
+        source_id,
+        result.status,
+        result.fetched,
+        result.accepted,
+        result.rejected,
         f" error={result.error}" if result.error else "",
     )
 
@@ -55,8 +59,8 @@ def backfill_new_sources(ctx: IngestContext, show_progress: bool = True) -> None
         if not adapter_class(source.type).backfills:
             continue
         days = max(1, round(ctx.settings.scheduler.backfill / 86400))
-        with tqdm(total=days, desc=f"backfill {source.id}", unit="day",
-                  disable=not show_progress) as bar:
+        with tqdm(total=days, desc=f"backfill {source.id}", unit="day", disable=not show_progress) as bar:
+
             def advance(_done: int, _total: int, result, _bar=bar) -> None:
                 _bar.update(1)
                 _bar.set_postfix(rows=result.accepted, rejected=result.rejected)
@@ -72,12 +76,21 @@ def build_scheduler(ctx: IngestContext, blocking: bool = False) -> BaseScheduler
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
         timezone="UTC",
     )
-    scheduler.add_job(_heartbeat, IntervalTrigger(seconds=settings.heartbeat), args=[ctx],
-                      id="heartbeat", next_run_time=utcnow())
+    scheduler.add_job(
+        _heartbeat,
+        IntervalTrigger(seconds=settings.heartbeat),
+        args=[ctx],
+        id="heartbeat",
+        next_run_time=utcnow(),
+    )
     for source in ctx.settings.sources:
         if source.enabled:
             scheduler.add_job(
-                _run_job, IntervalTrigger(seconds=source.every), args=[ctx, source.id],
-                id=f"source:{source.id}", name=source.id, next_run_time=utcnow(),
+                _run_job,
+                IntervalTrigger(seconds=source.every),
+                args=[ctx, source.id],
+                id=f"source:{source.id}",
+                name=source.id,
+                next_run_time=utcnow(),
             )
     return scheduler

@@ -36,9 +36,16 @@ TREND_KEYS = {1: "trend.up", -1: "trend.down", 0: "trend.flat"}
 
 
 def level_badge(severity: int, lang: str) -> html.Span:
+    """The level's numeral and colour word; the full name is the tooltip and the accessible name."""
     lvl = level(severity)
-    label = f"{lvl.roman} {t(lvl.name_key, lang)}".strip()
-    return html.Span(label, className=f"badge level-{severity}", style={"backgroundColor": lvl.colour})
+    label = f"{lvl.roman} {t(lvl.short_key, lang)}".strip()
+    return html.Span(
+        label,
+        className=f"badge level-{severity}",
+        style={"backgroundColor": lvl.colour},
+        title=t(lvl.name_key, lang),
+        **{"aria-label": t(lvl.name_key, lang)},
+    )
 
 
 def kpi_card(kpi: KpiView, lang: str) -> html.Div:
@@ -46,7 +53,8 @@ def kpi_card(kpi: KpiView, lang: str) -> html.Div:
     stale = kpi.delayed_minutes is not None
     colour = STALE_COLOUR if stale else level(kpi.severity).colour
     when = (
-        t("screen.delayed", lang, minutes=kpi.delayed_minutes) if stale
+        t("screen.delayed", lang, minutes=kpi.delayed_minutes)
+        if stale
         else t("screen.as_of", lang, time=kpi.time_text)
     )
     return html.Div(
@@ -56,8 +64,12 @@ def kpi_card(kpi: KpiView, lang: str) -> html.Div:
                 [
                     html.Span(kpi.value_text, className="kpi-value"),
                     html.Span(kpi.unit, className="kpi-unit"),
-                    html.Span(TREND_ARROWS[kpi.trend], className=f"kpi-trend trend-{kpi.trend}",
-                              title=t(TREND_KEYS[kpi.trend], lang), **{"aria-label": t(TREND_KEYS[kpi.trend], lang)}),
+                    html.Span(
+                        TREND_ARROWS[kpi.trend],
+                        className=f"kpi-trend trend-{kpi.trend}",
+                        title=t(TREND_KEYS[kpi.trend], lang),
+                        **{"aria-label": t(TREND_KEYS[kpi.trend], lang)},
+                    ),
                 ],
                 className="kpi-line",
             ),

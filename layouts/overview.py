@@ -19,8 +19,10 @@ class DomainView:
 def domain_sections(domains: list[DomainView], lang: str) -> list[html.Section]:
     return [
         html.Section(
-            [html.H2(t(f"domain.{d.domain}", lang)),
-             html.Div([kpi_card(k, lang) for k in d.kpis], className="kpi-grid wide")],
+            [
+                html.H2(t(f"domain.{d.domain}", lang)),
+                html.Div([kpi_card(k, lang) for k in d.kpis], className="kpi-grid wide"),
+            ],
             className="panel domain",
         )
         for d in domains

@@ -21,8 +21,12 @@ def register_pages(providers: dict[str, Callable[..., html.Div]], title: Callabl
     """`providers[name](**query)` returns the page; `title(key)` the browser tab title."""
     for order, (path, name, title_key) in enumerate(PAGES):
         dash.register_page(
-            f"citybrain.{name}", path=path, name=name, order=order,
-            title=lambda *_a, _k=title_key, **_kw: title(_k), layout=providers[name],
+            f"citybrain.{name}",
+            path=path,
+            name=name,
+            order=order,
+            title=lambda *_a, _k=title_key, **_kw: title(_k),
+            layout=providers[name],
         )
     dash.register_page("citybrain.not_found_404", path="/404", layout=providers["not_found"])
 

@@ -41,9 +41,13 @@ def kpi_grid(view: ScreenView, lang: str) -> list:
 
 def alert_counts(view: ScreenView, lang: str) -> list:
     return [
-        html.Div([level_badge(lvl.severity, lang), html.Span(str(view.counts.get(lvl.severity, 0)),
-                                                            className="count")],
-                 className="level-count")
+        html.Div(
+            [
+                level_badge(lvl.severity, lang),
+                html.Span(str(view.counts.get(lvl.severity, 0)), className="count"),
+            ],
+            className="level-count",
+        )
         for lvl in reversed(LEVELS[1:])
     ]
 
@@ -77,8 +81,9 @@ def _map(frame: MapFrame, view: ScreenView) -> dl.Map:
     ]
     return dl.Map(
         layers,
-        bounds=frame.bounds,
-        boundsOptions={"padding": [12, 12]},
+        center=[(frame.bounds[0][0] + frame.bounds[1][0]) / 2, (frame.bounds[0][1] + frame.bounds[1][1]) / 2],
+        zoom=9,
+        viewport={"bounds": frame.bounds, "transition": "fitBounds", "options": {"padding": [12, 12]}},
         zoomSnap=0.25,
         attributionControl=bool(frame.tile_url),
         className="screen-map",
@@ -93,21 +98,31 @@ def screen(view: ScreenView, frame: MapFrame, lang: str, refresh_ms: int) -> htm
             dcc.Interval(id="screen-tick", interval=refresh_ms),
             dcc.Store(id="screen-version", data=view.version),
             html.Section(
-                [html.H2(t("screen.vital_signs", lang)), html.Div(kpi_grid(view, lang), id="screen-kpis",
-                                                                 className="kpi-grid")],
-                className="screen-left panel", **{"aria-label": t("screen.vital_signs", lang)},
+                [
+                    html.H2(t("screen.vital_signs", lang)),
+                    html.Div(kpi_grid(view, lang), id="screen-kpis", className="kpi-grid"),
+                ],
+                className="screen-left panel",
+                **{"aria-label": t("screen.vital_signs", lang)},
             ),
             html.Section(
                 [
                     html.H2(
-                        [t("screen.map_title", lang), " · ",
-                         html.Span(f"{view.choropleth_name} {view.choropleth_unit}".strip(),
-                                   id="screen-map-indicator")]
+                        [
+                            t("screen.map_title", lang),
+                            " · ",
+                            html.Span(
+                                f"{view.choropleth_name} {view.choropleth_unit}".strip(),
+                                id="screen-map-indicator",
+                            ),
+                        ]
                     ),
                     _map(frame, view),
                     html.Div(
-                        [html.Span([html.I(style={"background": lvl.colour}), t(lvl.name_key, lang)])
-                         for lvl in LEVELS],
+                        [
+                            html.Span([html.I(style={"background": lvl.colour}), t(lvl.name_key, lang)])
+                            for lvl in LEVELS
+                        ],
                         className="map-legend",
                     ),
                 ],
@@ -117,10 +132,17 @@ def screen(view: ScreenView, frame: MapFrame, lang: str, refresh_ms: int) -> htm
                 [
                     html.H2(t("screen.active_alerts", lang)),
                     html.Div(alert_counts(view, lang), id="screen-alert-counts", className="level-counts"),
-                    html.Div(alert_list(view.alerts, lang), id="screen-alerts", className="alerts-box",
-                             **{"aria-live": "polite"}),
-                    html.Div(t("screen.updated", lang, time=view.updated_text), id="screen-updated",
-                             className="updated"),
+                    html.Div(
+                        alert_list(view.alerts, lang),
+                        id="screen-alerts",
+                        className="alerts-box",
+                        **{"aria-live": "polite"},
+                    ),
+                    html.Div(
+                        t("screen.updated", lang, time=view.updated_text),
+                        id="screen-updated",
+                        className="updated",
+                    ),
                 ],
                 className="screen-right panel",
             ),

@@ -13,23 +13,39 @@ NAV = (("/screen", "nav.screen"), ("/", "nav.overview"))
 def header(city_name: str, timezone: str, lang: str) -> html.Header:
     return html.Header(
         [
-            html.Div([html.Span("◉", className="logo", **{"aria-hidden": "true"}),
-                      html.H1(t("app.title", lang, city=city_name))], className="brand"),
+            html.Div(
+                [
+                    html.Span("◉", className="logo", **{"aria-hidden": "true"}),
+                    html.H1(t("app.title", lang, city=city_name)),
+                ],
+                className="brand",
+            ),
             html.Nav(
                 [dcc.Link(t(key, lang), href=path, className="nav-link") for path, key in NAV],
-                className="nav", **{"aria-label": t("nav.label", lang)},
+                className="nav",
+                **{"aria-label": t("nav.label", lang)},
             ),
             html.Div(
                 [
                     html.Time(id="clock", className="clock", **{"data-tz": timezone}),
                     html.Div(
                         [
-                            html.Button("中文", id="lang-zh", className="lang" + (" active" if lang == "zh-CN" else ""),
-                                        **{"aria-pressed": str(lang == "zh-CN").lower(), "lang": "zh-CN"}),
-                            html.Button("EN", id="lang-en", className="lang" + (" active" if lang == "en" else ""),
-                                        **{"aria-pressed": str(lang == "en").lower(), "lang": "en"}),
+                            html.Button(
+                                "中文",
+                                id="lang-zh",
+                                className="lang" + (" active" if lang == "zh-CN" else ""),
+                                **{"aria-pressed": str(lang == "zh-CN").lower(), "lang": "zh-CN"},
+                            ),
+                            html.Button(
+                                "EN",
+                                id="lang-en",
+                                className="lang" + (" active" if lang == "en" else ""),
+                                **{"aria-pressed": str(lang == "en").lower(), "lang": "en"},
+                            ),
                         ],
-                        className="lang-switch", role="group", **{"aria-label": t("lang.switch", lang)},
+                        className="lang-switch",
+                        role="group",
+                        **{"aria-label": t("lang.switch", lang)},
                     ),
                 ],
                 className="header-right",

@@ -19,7 +19,6 @@ import csv
 import json
 import re
 import sqlite3
-import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,12 +31,9 @@ from numpy.typing import NDArray
 from shapely.geometry import Point, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# Running ``python scripts/build_demo_city.py`` puts scripts/, not the repo root,
-# on sys.path; the project is not installed into the venv, so add the root.
-sys.path.insert(0, str(REPO_ROOT))
+from core.geo import gcj02_to_wgs84, transform_geometry
 
-from core.geo import gcj02_to_wgs84, transform_geometry  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 GEOJSON_PATH = REPO_ROOT / "assets" / "geo" / "wuxi_districts.geojson"
 GEO_ATTRIBUTION_PATH = REPO_ROOT / "assets" / "geo" / "ATTRIBUTION.md"

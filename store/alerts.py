@@ -21,9 +21,7 @@ def open_alerts(session: Session, rule_keys_by_series: dict[int, str]) -> dict[i
     if not rule_keys_by_series:
         return {}
     rows = session.scalars(
-        select(Alert).where(
-            Alert.series_id.in_(list(rule_keys_by_series)), Alert.state.in_(OPEN_STATES)
-        )
+        select(Alert).where(Alert.series_id.in_(list(rule_keys_by_series)), Alert.state.in_(OPEN_STATES))
     )
     return {a.series_id: a for a in rows if rule_keys_by_series[a.series_id] == a.rule_key}
 

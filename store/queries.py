@@ -74,13 +74,20 @@ def _aggregations(engine: Engine, keys: list[str]) -> dict[str, str]:
         return {key: definition.get("aggregation", "mean") for key, definition in rows}
 
 
-def latest(engine: Engine, keys: list[str], trend_window: timedelta = timedelta(hours=1)) -> dict[str, Latest]:
+def latest(
+    engine: Engine, keys: list[str], trend_window: timedelta = timedelta(hours=1)
+) -> dict[str, Latest]:
     """City-wide latest value of each indicator, aggregated over its entities, with its trend."""
     aggregations = _aggregations(engine, keys)
     with engine.connect() as connection:
         rows = connection.execute(
-            select(Series.id, Series.indicator_key, Series.last_value, Series.last_observed_at,
-                   Series.last_severity).where(Series.indicator_key.in_(keys))
+            select(
+                Series.id,
+                Series.indicator_key,
+                Series.last_value,
+                Series.last_observed_at,
+                Series.last_severity,
+            ).where(Series.indicator_key.in_(keys))
         ).all()
         past = _values_at(connection, [r.id for r in rows], utcnow() - trend_window)
     grouped: dict[str, list] = defaultdict(list)
@@ -111,8 +118,11 @@ def _values_at(connection, series_ids: list[int], at: datetime) -> dict[int, flo
         return {}
     newest = (
         select(ReadingRow.series_id, func.max(ReadingRow.observed_at).label("at"))
-        .where(ReadingRow.series_id.in_(series_ids), ReadingRow.observed_at <= at,
-               ReadingRow.observed_at > at - timedelta(hours=1))
+        .where(
+            ReadingRow.series_id.in_(series_ids),
+            ReadingRow.observed_at <= at,
+            ReadingRow.observed_at > at - timedelta(hours=1),
+        )
         .group_by(ReadingRow.series_id)
         .subquery()
     )
@@ -129,8 +139,9 @@ def by_district(engine: Engine, key: str) -> dict[str, EntityValue]:
     aggregation = _aggregations(engine, [key]).get(key, "mean")
     with engine.connect() as connection:
         rows = connection.execute(
-            select(Series.region_code, Series.last_value, Series.last_observed_at, Series.last_severity)
-            .where(Series.indicator_key == key, Series.last_value.is_not(None))
+            select(
+                Series.region_code, Series.last_value, Series.last_observed_at, Series.last_severity
+            ).where(Series.indicator_key == key, Series.last_value.is_not(None))
         ).all()
     grouped: dict[str, list] = defaultdict(list)
     for row in rows:
@@ -150,8 +161,13 @@ def entity_values(engine: Engine, keys: list[str]) -> dict[str, dict[str, Entity
     """Latest value of each indicator at each of its entities: indicator -> entity -> value."""
     with engine.connect() as connection:
         rows = connection.execute(
-            select(Series.indicator_key, Series.entity, Series.last_value, Series.last_observed_at,
-                   Series.last_severity).where(Series.indicator_key.in_(keys))
+            select(
+                Series.indicator_key,
+                Series.entity,
+                Series.last_value,
+                Series.last_observed_at,
+                Series.last_severity,
+            ).where(Series.indicator_key.in_(keys))
         ).all()
     result: dict[str, dict[str, EntityValue]] = defaultdict(dict)
     for row in rows:
@@ -168,21 +184,28 @@ def city_series(engine: Engine, key: str, start: datetime, end: datetime) -> lis
         rows = connection.execute(
             select(ReadingRow.observed_at, aggregation(ReadingRow.value))
             .join(Series, Series.id == ReadingRow.series_id)
-            .where(Series.indicator_key == key, ReadingRow.observed_at >= start,
-                   ReadingRow.observed_at <= end)
+            .where(
+                Series.indicator_key == key, ReadingRow.observed_at >= start, ReadingRow.observed_at <= end
+            )
             .group_by(ReadingRow.observed_at)
             .order_by(ReadingRow.observed_at)
         )
         return [(at, float(value)) for at, value in rows]
 
 
-def entity_series(engine: Engine, key: str, entity: str, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+def entity_series(
+    engine: Engine, key: str, entity: str, start: datetime, end: datetime
+) -> list[tuple[datetime, float]]:
     with engine.connect() as connection:
         rows = connection.execute(
             select(ReadingRow.observed_at, ReadingRow.value)
             .join(Series, Series.id == ReadingRow.series_id)
-            .where(Series.indicator_key == key, Series.entity == entity,
-                   ReadingRow.observed_at >= start, ReadingRow.observed_at <= end)
+            .where(
+                Series.indicator_key == key,
+                Series.entity == entity,
+                ReadingRow.observed_at >= start,
+                ReadingRow.observed_at <= end,
+            )
             .order_by(ReadingRow.observed_at)
         )
         return [(at, float(value)) for at, value in rows]
@@ -200,9 +223,15 @@ def open_alerts(engine: Engine, limit: int = 50) -> list[AlertRow]:
         ).all()
     return [
         AlertRow(
-            id=row.Alert.id, indicator=row.indicator_key, entity=row.entity, state=row.Alert.state,
-            severity=row.Alert.severity, value=row.Alert.value, opened_at=row.Alert.opened_at,
-            updated_at=row.Alert.updated_at, explanation_zh=row.Alert.explanation_zh,
+            id=row.Alert.id,
+            indicator=row.indicator_key,
+            entity=row.entity,
+            state=row.Alert.state,
+            severity=row.Alert.severity,
+            value=row.Alert.value,
+            opened_at=row.Alert.opened_at,
+            updated_at=row.Alert.updated_at,
+            explanation_zh=row.Alert.explanation_zh,
             explanation_en=row.Alert.explanation_en,
         )
         for row in rows
@@ -237,7 +266,8 @@ def source_health(engine: Engine) -> list[SourceHealth]:
     with Session(engine) as session:
         newest = (
             select(SourceRun.source_id, func.max(SourceRun.id).label("run_id"))
-            .group_by(SourceRun.source_id).subquery()
+            .group_by(SourceRun.source_id)
+            .subquery()
         )
         rows = session.execute(
             select(Source, SourceRun)
@@ -247,12 +277,16 @@ def source_health(engine: Engine) -> list[SourceHealth]:
         ).all()
     return [
         SourceHealth(
-            id=source.id, type=source.type, enabled=source.enabled, every_s=source.every_s,
+            id=source.id,
+            type=source.type,
+            enabled=source.enabled,
+            every_s=source.every_s,
             last_status=run.status if run else None,
             last_started_at=run.started_at if run else None,
             last_finished_at=run.finished_at if run else None,
             last_error=run.error if run else None,
-            accepted=run.accepted if run else 0, rejected=run.rejected if run else 0,
+            accepted=run.accepted if run else 0,
+            rejected=run.rejected if run else 0,
         )
         for source, run in rows
     ]

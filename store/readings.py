@@ -38,9 +38,7 @@ def series_ids(
     }
     missing = [pair for pair in wanted if pair not in known]
     if missing:
-        stmt = _insert(session, Series).on_conflict_do_nothing(
-            index_elements=["indicator_key", "entity"]
-        )
+        stmt = _insert(session, Series).on_conflict_do_nothing(index_elements=["indicator_key", "entity"])
         session.execute(
             stmt,
             [
@@ -98,18 +96,14 @@ def upsert_readings(
 def _advance_latest(session: Session, touched: Mapping[int, list[ValidReading]]) -> None:
     """Move each series' latest value forward (never backward: a late old reading changes nothing)."""
     current = dict(
-        session.execute(
-            select(Series.id, Series.last_observed_at).where(Series.id.in_(list(touched)))
-        ).all()
+        session.execute(select(Series.id, Series.last_observed_at).where(Series.id.in_(list(touched)))).all()
     )
     changes = []
     for series_id, readings in touched.items():
         newest = max(readings, key=lambda r: r.observed_at)
         last = current.get(series_id)
         if last is None or newest.observed_at >= last:
-            changes.append(
-                {"sid": series_id, "at": newest.observed_at, "value": newest.value}
-            )
+            changes.append({"sid": series_id, "at": newest.observed_at, "value": newest.value})
     if changes:
         session.connection().execute(
             update(Series)

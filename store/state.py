@@ -20,17 +20,16 @@ HEARTBEAT = "scheduler_heartbeat"
 
 def data_version(engine: Engine) -> int:
     with engine.connect() as connection:
-        value = connection.execute(
-            select(AppState.value).where(AppState.key == DATA_VERSION)
-        ).scalar()
+        value = connection.execute(select(AppState.value).where(AppState.key == DATA_VERSION)).scalar()
     return int(value or 0)
 
 
 def bump_data_version(session: Session) -> None:
     """Atomically increment (works across processes on SQLite and PostgreSQL)."""
     updated = session.execute(
-        text("UPDATE app_state SET value = CAST(CAST(value AS INTEGER) + 1 AS VARCHAR(256)) "
-             "WHERE key = :key"),
+        text(
+            "UPDATE app_state SET value = CAST(CAST(value AS INTEGER) + 1 AS VARCHAR(256)) WHERE key = :key"
+        ),
         {"key": DATA_VERSION},
     ).rowcount
     if not updated:

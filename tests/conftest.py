@@ -47,8 +47,9 @@ def postgres_url():
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable here"
         admin.dispose()
-        unavailable(f"PostgreSQL at {base.render_as_string()} is not reachable: {exc}",
-                    "CITYBRAIN_REQUIRE_SERVICES")
+        unavailable(
+            f"PostgreSQL at {base.render_as_string()} is not reachable: {exc}", "CITYBRAIN_REQUIRE_SERVICES"
+        )
     yield base.set(database=name).render_as_string(hide_password=False)
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -38,15 +38,23 @@ def health_report(runtime: WebRuntime) -> tuple[dict, int]:
     age = (utcnow() - beat).total_seconds() if beat else None
     alive = age is not None and age <= 4 * runtime.settings.scheduler.heartbeat
     report["scheduler"] = {
-        "mode": runtime.settings.scheduler.mode, "alive": alive,
-        "last_heartbeat": _iso(beat), "age_s": round(age, 1) if age is not None else None,
+        "mode": runtime.settings.scheduler.mode,
+        "alive": alive,
+        "last_heartbeat": _iso(beat),
+        "age_s": round(age, 1) if age is not None else None,
     }
     sources = source_health(runtime.engine)
     report["sources"] = [
         {
-            "id": s.id, "type": s.type, "enabled": s.enabled, "last_status": s.last_status,
-            "last_started_at": _iso(s.last_started_at), "last_finished_at": _iso(s.last_finished_at),
-            "accepted": s.accepted, "rejected": s.rejected, "error": s.last_error,
+            "id": s.id,
+            "type": s.type,
+            "enabled": s.enabled,
+            "last_status": s.last_status,
+            "last_started_at": _iso(s.last_started_at),
+            "last_finished_at": _iso(s.last_finished_at),
+            "accepted": s.accepted,
+            "rejected": s.rejected,
+            "error": s.last_error,
         }
         for s in sources
     ]

@@ -22,8 +22,13 @@ from tests.conftest import REPO, unavailable
 CHROMIUM = os.environ.get("CITYBRAIN_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -62,8 +67,13 @@ def live_app(tmp_path_factory):
     log = folder / "app.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYBRAIN_") and k != "PORT"}
     with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "app.py", "--config", str(path), "run"], cwd=REPO,
-                                   stdout=out, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            [sys.executable, "app.py", "--config", str(path), "run"],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         startup = wait_healthy(url, process, log)
@@ -79,7 +89,9 @@ def live_app(tmp_path_factory):
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
-        unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)", "CITYBRAIN_REQUIRE_BROWSER")
+        unavailable(
+            f"Chromium not found at {CHROMIUM} (apt-get install chromium)", "CITYBRAIN_REQUIRE_BROWSER"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

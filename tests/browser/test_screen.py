@@ -33,7 +33,8 @@ def test_wall_screen_shows_the_city(live_app, page_at, width, height):
     page.goto(live_app["url"] + "/screen")
     page.wait_for_selector(".leaflet-districts-pane path.district-shape", timeout=30_000)
     page.wait_for_function(
-        "document.querySelectorAll('.leaflet-districts-pane path.district-shape').length === 7", timeout=15_000
+        "document.querySelectorAll('.leaflet-districts-pane path.district-shape').length === 7",
+        timeout=15_000,
     )
     page.wait_for_selector(".station-marker", timeout=15_000)
     values = page.locator(".kpi-card .kpi-value").all_inner_texts()

@@ -103,7 +103,9 @@ def test_valid_and_invalid_records_of_one_run(adapters):
 
 
 def test_rerunning_the_same_batch_stores_nothing_twice(adapters):
-    ScriptedAdapter.SCRIPT["scripted"] = [Record("env.aqi", "1188A", now_minus(m), 60) for m in range(0, 60, 5)]
+    ScriptedAdapter.SCRIPT["scripted"] = [
+        Record("env.aqi", "1188A", now_minus(m), 60) for m in range(0, 60, 5)
+    ]
     run_source(adapters, "scripted")
     run_source(adapters, "scripted")
     with adapters.sessions() as session:
@@ -174,4 +176,37 @@ def test_simulator_source_runs(ingest):
         assert session.get(Source, "wuxi-sim").watermark is not None
         stored = session.scalar(select(func.count()).select_from(Reading))
     assert stored == result.accepted
-    assert datetime.fromisoformat(ingest.sessions().get(Source, "wuxi-sim").watermark) <= until.astimezone(UTC)
+    assert datetime.fromisoformat(ingest.sessions().get(Source, "wuxi-sim").watermark) <= until.astimezone(
+        UTC
+    )
+
+
+def test_scheduler_runs_every_source_and_beats(adapters):
+    from core.settings import SourceSettings
+    from ingest.scheduler import build_scheduler
+    from store.state import last_heartbeat
+
+    ScriptedAdapter.SCRIPT["scripted"] = [Record("env.aqi", "1188A", now_minus(5), 70)]
+    extra = [SourceSettings(id=name, type=name, every=1) for name in ("scripted", "raising", "hanging")]
+    adapters.settings = adapters.settings.model_copy(
+        update={
+            "sources": extra,
+            "scheduler": adapters.settings.scheduler.model_copy(update={"run_timeout": 1.0}),
+        }
+    )
+    scheduler = build_scheduler(adapters)
+    scheduler.start()
+    try:
+        time.sleep(4.5)
+    finally:
+        scheduler.shutdown(wait=False)
+    with adapters.sessions() as session:
+        runs = session.execute(select(SourceRun.source_id, SourceRun.status)).all()
+    statuses = {}
+    for source_id, status in runs:
+        statuses.setdefault(source_id, []).append(status)
+    assert statuses["scripted"].count("ok") >= 3, statuses
+    assert "error" in statuses["raising"] and len(statuses["raising"]) >= 3
+    assert "timeout" in statuses["hanging"]
+    beat = last_heartbeat(adapters.engine)
+    assert beat is not None and (utcnow() - beat).total_seconds() < 10

@@ -17,7 +17,8 @@ T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 def readings(n: int, value: float = 50.0, start: datetime = T0) -> list[ValidReading]:
     return [
         ValidReading("env.aqi", code, start + timedelta(minutes=5 * i), value + i)
-        for i in range(n) for code in ("1188A", "1189A")
+        for i in range(n)
+        for code in ("1188A", "1189A")
     ]
 
 
@@ -64,7 +65,9 @@ def test_latest_value_moves_forward_only(ingest):
 
 
 def test_large_batch_in_chunks(ingest):
-    many = [ValidReading("traffic.road_speed", "RD01", T0 + timedelta(seconds=i), 40.0) for i in range(12_001)]
+    many = [
+        ValidReading("traffic.road_speed", "RD01", T0 + timedelta(seconds=i), 40.0) for i in range(12_001)
+    ]
     with ingest.sessions() as session:
         upsert_readings(session, many, "t", ingest.region_of)
         session.commit()

@@ -46,7 +46,11 @@ def test_dynamic_keys_exist():
     from layouts.components import TREND_KEYS
     from layouts.pages import PAGES
 
-    dynamic = [f"domain.{d}" for d in DOMAINS] + [lvl.name_key for lvl in LEVELS]
+    dynamic = (
+        [f"domain.{d}" for d in DOMAINS]
+        + [lvl.name_key for lvl in LEVELS]
+        + [lvl.short_key for lvl in LEVELS]
+    )
     dynamic += list(EXPLAIN_KEYS.values()) + list(TREND_KEYS.values()) + [p[2] for p in PAGES]
     for key in dynamic:
         assert key in catalog("en") and key in catalog("zh-CN"), key
@@ -57,10 +61,17 @@ def test_translation_with_values():
     assert t("screen.delayed", "zh-CN", minutes=12) == "数据延迟 12 分钟"
 
 
-@pytest.mark.parametrize("header, expected", [
-    ("zh-CN,zh;q=0.9,en;q=0.8", "zh-CN"), ("en-GB,en;q=0.9", "en"), ("fr-FR, en;q=0.5", "en"),
-    ("de-DE", "zh-CN"), (None, "zh-CN"), ("en;q=0.2, zh-Hans;q=0.9", "zh-CN"),
-])
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh-CN"),
+        ("en-GB,en;q=0.9", "en"),
+        ("fr-FR, en;q=0.5", "en"),
+        ("de-DE", "zh-CN"),
+        (None, "zh-CN"),
+        ("en;q=0.2, zh-Hans;q=0.9", "zh-CN"),
+    ],
+)
 def test_accept_language_negotiation(header, expected):
     assert negotiate(header, "zh-CN") == expected
 

@@ -36,8 +36,13 @@ def test_demo_config_is_valid():
 
 
 def test_every_problem_is_reported_with_its_key_path_and_value(tmp_path):
-    path = write_config(tmp_path, city__timezone="Mars/Olympus", server__port=70000,
-                        scheduler__backfill="soon", cache__type="memcached")
+    path = write_config(
+        tmp_path,
+        city__timezone="Mars/Olympus",
+        server__port=70000,
+        scheduler__backfill="soon",
+        cache__type="memcached",
+    )
     with pytest.raises(ConfigError) as caught:
         load_settings(path, environ={})
     text = caught.value.report()
@@ -68,12 +73,15 @@ def test_missing_files_are_named(tmp_path):
 
 
 def test_environment_overrides_database_cache_secret_and_port():
-    settings = load_settings(DEMO, environ={
-        "CITYBRAIN_DATABASE_URL": "postgresql+psycopg://u@h/db",
-        "CITYBRAIN_CACHE_URL": "redis://127.0.0.1:6379/2",
-        "CITYBRAIN_SECRET_KEY": "s3cret",
-        "PORT": "9000",
-    })
+    settings = load_settings(
+        DEMO,
+        environ={
+            "CITYBRAIN_DATABASE_URL": "postgresql+psycopg://u@h/db",
+            "CITYBRAIN_CACHE_URL": "redis://127.0.0.1:6379/2",
+            "CITYBRAIN_SECRET_KEY": "s3cret",
+            "PORT": "9000",
+        },
+    )
     assert settings.database.url == "postgresql+psycopg://u@h/db"
     assert settings.cache.type == "redis" and settings.cache.url == "redis://127.0.0.1:6379/2"
     assert settings.server.secret_key == "s3cret"
@@ -85,8 +93,10 @@ def test_bad_port_from_environment_is_reported():
         load_settings(DEMO, environ={"PORT": "eighty"})
 
 
-@pytest.mark.parametrize("text, seconds", [("90", 90), ("30s", 30), ("5m", 300), ("2h", 7200),
-                                            ("7d", 604800), (45, 45), ("500ms", 0.5)])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("90", 90), ("30s", 30), ("5m", 300), ("2h", 7200), ("7d", 604800), (45, 45), ("500ms", 0.5)],
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -99,8 +109,13 @@ def test_bad_durations(bad):
 
 def test_check_config_command_prints_problems_and_exits_1(tmp_path):
     path = write_config(tmp_path, screen__choropleth="env.nonexistent", sources__0__type="ftp")
-    result = subprocess.run([sys.executable, "app.py", "check-config", str(path)], cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "app.py", "check-config", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "screen.choropleth: unknown indicator 'env.nonexistent'" in result.stderr
     assert "sources.0 (wuxi-sim).type: unknown source type 'ftp'" in result.stderr
@@ -108,15 +123,21 @@ def test_check_config_command_prints_problems_and_exits_1(tmp_path):
 
 def test_check_config_rejects_bad_adapter_options(tmp_path):
     path = write_config(tmp_path, sources__0__options={"seed": "many", "colour": "red"})
-    result = subprocess.run([sys.executable, "app.py", "check-config", str(path)], cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "app.py", "check-config", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "sources.0 (wuxi-sim).options.seed" in result.stderr
     assert "sources.0 (wuxi-sim).options.colour" in result.stderr
 
 
 def test_check_config_accepts_the_demo():
-    result = subprocess.run([sys.executable, "app.py", "check-config"], cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "app.py", "check-config"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok:")
