@@ -7,6 +7,7 @@ import re
 import urllib.request
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS
 
@@ -25,7 +26,7 @@ def test_healthz_says_healthy(live_app):
     assert report["sources"][0]["last_status"] in ("ok", "partial")
 
 
-@pytest.mark.parametrize("width, height", [(1920, 1080)])
+@pytest.mark.parametrize("width, height", [(1920, 1080), (3840, 2160)])
 def test_wall_screen_shows_the_city(live_app, page_at, width, height):
     page = page_at(width, height, locale="zh-CN")
     errors = []
@@ -56,4 +57,6 @@ def test_wall_screen_in_english(live_app, page_at):
     assert "Wuxi" in page.locator("h1").inner_text()
     assert "Vital signs" in page.locator(".screen-left h2").inner_text()
     page.locator("#lang-zh").click()
-    page.wait_for_function("document.querySelector('h1').textContent.includes('无锡')", timeout=15_000)
+    expect(page.locator("h1")).to_contain_text("无锡", timeout=15_000)
+    page.goto(live_app["url"] + "/screen")
+    expect(page.locator(".screen-left h2")).to_have_text("城市体征")
