@@ -29,8 +29,9 @@ def test_healthz_says_healthy(live_app):
 @pytest.mark.parametrize("width, height", [(1920, 1080), (3840, 2160)])
 def test_wall_screen_shows_the_city(live_app, page_at, width, height):
     page = page_at(width, height, locale="zh-CN")
-    errors = []
+    errors, requests = [], []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("request", lambda request: requests.append(request.url))
     page.goto(live_app["url"] + "/screen")
     page.wait_for_selector(".leaflet-districts-pane path.district-shape", timeout=30_000)
     page.wait_for_function(
@@ -48,6 +49,9 @@ def test_wall_screen_shows_the_city(live_app, page_at, width, height):
     assert page.title() != "Updating..."
     page.screenshot(path=str(ARTIFACTS / f"screen-{width}x{height}.png"))
     assert not errors, errors
+    outside = [url for url in requests if not url.startswith((live_app["url"], "data:", "blob:"))]
+    assert not outside, f"loaded from outside the deployment (intranet-only): {outside}"
+    assert len(requests) > 10
 
 
 def test_wall_screen_in_english(live_app, page_at):
