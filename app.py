@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.city import City, load_city
 from core.settings import ConfigError, Settings, load_settings
 from datasources.registry import option_problems
-from indicators.catalog import Catalog, load_catalog
+from indicators.catalog import DOMAINS, Catalog, load_catalog
 from ingest.context import IngestContext
 from store.db import make_engine, session_factory
 from store.migrate import upgrade
@@ -63,6 +63,9 @@ def _cross_checks(settings: Settings, catalog: Catalog) -> list[str]:
     for kind, key in screen.stations_indicator.items():
         if key not in catalog:
             problems.append(f"screen.stations_indicator.{kind}: unknown indicator {key!r}")
+    for domain in settings.composite_weights:
+        if domain not in DOMAINS:
+            problems.append(f"composite_weights.{domain}: unknown domain (known: {', '.join(DOMAINS)})")
     return problems
 
 

@@ -151,7 +151,18 @@ class Settings(_Strict):
     map: MapSettings = MapSettings()
     screen: ScreenSettings
     indicator_catalogs: list[Path] = Field(default_factory=list)
+    composite_weights: dict[str, float] = Field(
+        default_factory=dict, description="domain -> weight in the City Operations Index (default 1)"
+    )
     sources: list[SourceSettings] = Field(default_factory=list)
+
+    @field_validator("composite_weights")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for domain, weight in value.items():
+            if weight < 0:
+                raise ValueError(f"weight of {domain!r} must not be negative (got {weight})")
+        return value
 
     @model_validator(mode="after")
     def _unique_sources(self) -> Settings:

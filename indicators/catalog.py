@@ -7,14 +7,17 @@ replace earlier entries with the same key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.settings import ConfigError, Names, parse_duration
 
-CATALOG_FILE = Path(__file__).resolve().parent / "catalog.yaml"
+CATALOG_FILES = (
+    Path(__file__).resolve().parent / "catalog.yaml",
+    Path(__file__).resolve().parent / "composite.yaml",
+)
 
 DOMAINS = (
     "traffic",
@@ -27,32 +30,68 @@ DOMAINS = (
     "health",
     "economy",
     "government",
+    "composite",
 )
 LEVEL_NAMES = ("blue", "yellow", "orange", "red")
 
 
-class Thresholds(BaseModel):
-    """Plain per-level thresholds: `above` warns at value >= limit, `below` at value <= limit."""
+LevelName = Literal["blue", "yellow", "orange", "red"]
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def severity_of(name: str) -> int:
+    """1 (IV blue) .. 4 (I red)."""
+    return LEVEL_NAMES.index(name) + 1
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Thresholds(_Rule):
+    """Per-level limits with hysteresis and a minimum duration.
+
+    `above` enters a level at value >= limit, `below` at value <= limit. A level is left only past
+    its clear value (explicit `clear`, else limit -/+ `hysteresis`), so a value wobbling on the line
+    does not flap. A level is entered only when its condition has held for `for` (a duration) or
+    for `readings` consecutive readings.
+    """
 
     direction: Literal["above", "below"] = "above"
     blue: float | None = None
     yellow: float | None = None
     orange: float | None = None
     red: float | None = None
+    hysteresis: float = Field(default=0, ge=0)
+    clear: dict[LevelName, float] = Field(default_factory=dict)
+    hold: float = Field(default=0, alias="for", ge=0)
+    readings: int = Field(default=1, ge=1)
+
+    @field_validator("hold", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float:
+        return 0 if value in (0, "0", None) else parse_duration(value)
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:
         limits = [(name, getattr(self, name)) for name in LEVEL_NAMES if getattr(self, name) is not None]
         if not limits:
             raise ValueError("at least one of blue, yellow, orange, red is needed")
+        above = self.direction == "above"
         for (low_name, low), (high_name, high) in zip(limits, limits[1:], strict=False):
-            wrong = high <= low if self.direction == "above" else high >= low
-            if wrong:
-                relation = "above" if self.direction == "above" else "below"
+            if (high <= low) if above else (high >= low):
+                relation = "above" if above else "below"
                 raise ValueError(
                     f"level {high_name} ({high}) must be {relation} level {low_name} ({low}) "
+                    f"for direction {self.direction!r}"
+                )
+        for name, value in self.clear.items():
+            limit = getattr(self, name)
+            if limit is None:
+                raise ValueError(f"clear value for level {name}, which has no limit")
+            if (value > limit) if above else (value < limit):
+                side = "at or below" if above else "at or above"
+                raise ValueError(
+                    f"clear value of level {name} ({value}) must be {side} its limit ({limit}) "
                     f"for direction {self.direction!r}"
                 )
         return self
@@ -65,14 +104,98 @@ class Thresholds(BaseModel):
             if getattr(self, name) is not None
         ]
 
+    def limit(self, severity: int) -> float | None:
+        return getattr(self, LEVEL_NAMES[severity - 1])
+
+    def clear_value(self, severity: int) -> float:
+        """The value the series must pass to leave level `severity`."""
+        name = LEVEL_NAMES[severity - 1]
+        if name in self.clear:
+            return self.clear[name]
+        limit = getattr(self, name)
+        return limit - self.hysteresis if self.direction == "above" else limit + self.hysteresis
+
+    def reaches(self, value: float, limit: float) -> bool:
+        return value >= limit if self.direction == "above" else value <= limit
+
     def severity(self, value: float) -> int:
         """0 for normal, else 1 (IV blue) .. 4 (I red): the most severe level the value reaches."""
         reached = 0
         for severity, limit in self.limits():
-            crossed = value >= limit if self.direction == "above" else value <= limit
-            if crossed:
+            if self.reaches(value, limit):
                 reached = severity
         return reached
+
+
+class RateRule(_Rule):
+    """A change of `change` (negative for a fall) within `within` warns at `level`."""
+
+    type: Literal["rate"]
+    change: float
+    within: float
+    level: LevelName = "blue"
+
+    @field_validator("within", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _nonzero(self) -> RateRule:
+        if self.change == 0:
+            raise ValueError("change must not be 0")
+        return self
+
+
+class NoDataRule(_Rule):
+    """Nothing for `after` x the expected cadence (数据中断), per entity."""
+
+    type: Literal["nodata"]
+    after: float = Field(default=3, gt=1)
+    level: LevelName = "blue"
+
+
+class ForecastRule(_Rule):
+    """A robust (Theil-Sen) trend over `window` predicts crossing level `target` within `horizon`."""
+
+    type: Literal["forecast"]
+    target: LevelName = "yellow"
+    horizon: float = 7200
+    window: float = 3600
+    min_points: int = Field(default=6, ge=3)
+    level: LevelName = "blue"
+
+    @field_validator("horizon", "window", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float:
+        return parse_duration(value)
+
+
+class AnomalyRule(_Rule):
+    """For indicators with no fixed threshold: a robust z-score against the same hour of the same
+    weekday over the past `weeks` weeks; |z| >= `z` warns at `level` (only upward when higher is
+    worse, downward otherwise)."""
+
+    type: Literal["anomaly"]
+    weeks: int = Field(default=4, ge=2, le=12)
+    z: float = Field(default=3.5, gt=0)
+    min_weeks: int = Field(default=3, ge=2)
+    tolerance: float = 1800
+    level: LevelName = "blue"
+
+    @field_validator("tolerance", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float:
+        return parse_duration(value)
+
+    @model_validator(mode="after")
+    def _enough(self) -> AnomalyRule:
+        if self.min_weeks > self.weeks:
+            raise ValueError(f"min_weeks ({self.min_weeks}) exceeds weeks ({self.weeks})")
+        return self
+
+
+Rule = Annotated[RateRule | NoDataRule | ForecastRule | AnomalyRule, Field(discriminator="type")]
 
 
 class Indicator(BaseModel):
@@ -92,6 +215,7 @@ class Indicator(BaseModel):
     department: Names
     classification: Literal["public", "internal", "restricted"] = "public"
     thresholds: Thresholds | None = None
+    rules: list[Rule] = Field(default_factory=list)
     standard: str | None = None
 
     @field_validator("cadence", mode="before")
@@ -111,7 +235,20 @@ class Indicator(BaseModel):
                 if not low <= limit <= high:
                     name = LEVEL_NAMES[severity - 1]
                     raise ValueError(f"threshold {name} ({limit}) lies outside bounds [{low}, {high}]")
+        kinds = [rule.type for rule in self.rules]
+        for kind in set(kinds):
+            if kinds.count(kind) > 1:
+                raise ValueError(f"at most one {kind!r} rule per indicator")
+        for rule in self.rules:
+            if isinstance(rule, ForecastRule):
+                if self.thresholds is None or self.thresholds.limit(severity_of(rule.target)) is None:
+                    raise ValueError(f"forecast rule targets level {rule.target}, which has no threshold")
         return self
+
+    def rule_keys(self) -> list[str]:
+        """Every rule's key: `<indicator>:<type>`; the thresholds are the `threshold` rule."""
+        keys = [f"{self.key}:threshold"] if self.thresholds else []
+        return keys + [f"{self.key}:{rule.type}" for rule in self.rules]
 
     def in_bounds(self, value: float) -> bool:
         return self.bounds[0] <= value <= self.bounds[1]
@@ -163,7 +300,7 @@ def _entry_name(entry: object, index: int) -> str:
 def load_catalog(extra_files: list[Path] | tuple[Path, ...] = ()) -> Catalog:
     """The built-in catalog overridden by a deployment's files; every bad entry is reported."""
     merged: dict[str, Indicator] = {}
-    for path in (CATALOG_FILE, *extra_files):
+    for path in (*CATALOG_FILES, *extra_files):
         problems: list[str] = []
         for index, entry in enumerate(_read_entries(path)):
             try:

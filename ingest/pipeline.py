@@ -6,26 +6,32 @@ A source that raises or hangs ends its own run as failed and never delays anothe
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.records import ValidReading
-from core.timeutil import utcnow
+from core.timeutil import floor_time, utcnow
 from datasources.base import Batch
-from indicators.evaluation import explain, rule_key, transitions
+from indicators.composite import CITY_KEY, index_values, is_composite
+from indicators.evaluation import anomaly_rule, evaluate_series, explain, lookback
 from indicators.validation import Rejection
 from ingest.context import IngestContext
-from store.alerts import apply_transitions, open_alerts
+from store.alerts import apply_transitions, open_alerts, refresh_series_level
 from store.models import RejectedRecord, Series, Source, SourceRun
 from store.readings import upsert_readings
 from store.state import bump_data_version
+from store.windows import points
 
 log = logging.getLogger(__name__)
+COMPOSITE_SOURCE = "composite"
+COMPOSITE_STEP = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -69,24 +75,71 @@ def _fetch(ctx: IngestContext, source: Source, since: str | None, until: datetim
 
 
 def _evaluate(ctx: IngestContext, session: Session, touched: dict[int, list[ValidReading]]) -> None:
-    """Plain thresholds over the series this batch touched (incremental: nothing else is read)."""
-    keys = dict(session.query(Series.id, Series.indicator_key).filter(Series.id.in_(list(touched))).all())
-    rules = {sid: rule_key(ctx.catalog[key]) for sid, key in keys.items()}
-    alerts = open_alerts(session, rules)
-    for series_id, readings in touched.items():
-        indicator = ctx.catalog[keys[series_id]]
-        alert = alerts.get(series_id)
-        since = alert.observed_at if alert is not None else None
-        points = [(r.observed_at, r.value) for r in readings if since is None or r.observed_at > since]
-        found = transitions(indicator, points, alert.severity if alert else 0)
-        if not found:
-            continue
-        name = ctx.names[readings[0].entity]
+    """Every rule over the series this batch touched (incremental: nothing else is read)."""
+    series_rows = session.scalars(select(Series).where(Series.id.in_(list(touched)))).all()
+    alerts = open_alerts(session, touched)
+    by_series: dict[int, dict[str, int]] = {}
+    for (series_id, key), alert in alerts.items():
+        by_series.setdefault(series_id, {})[key] = alert.severity
+    firsts = {sid: min(r.observed_at for r in readings) for sid, readings in touched.items()}
+    windows = points(
+        session, {s.id: firsts[s.id] - lookback(ctx.catalog[s.indicator_key]) for s in series_rows}
+    )
+    long_past = {}
+    for s in series_rows:
+        rule = anomaly_rule(ctx.catalog[s.indicator_key])
+        if rule is not None:
+            long_past[s.id] = firsts[s.id] - timedelta(days=7 * rule.weeks, seconds=rule.tolerance)
+    histories = points(session, long_past) if long_past else {}
+    for s in series_rows:
+        indicator = ctx.catalog[s.indicator_key]
+        window = windows.get(s.id, [])
+        first_new = bisect.bisect_left(window, firsts[s.id], key=lambda p: p[0])
+        found = evaluate_series(
+            indicator, window, first_new, by_series.get(s.id, {}), histories.get(s.id, ())
+        )
+        if found:
+            apply_transitions(session, s, found, alerts, _explainer(ctx, indicator, s.entity))
+    refresh_series_level(session, touched)
 
-        def sentence(value: float, severity: int, lang: str, _i=indicator, _n=name) -> str:
-            return explain(_i, _n.get(lang), value, severity, lang)
 
-        apply_transitions(session, series_id, rules[series_id], alert, found, sentence)
+def _explainer(ctx: IngestContext, indicator, entity: str):
+    name = ctx.names.get(entity)
+
+    def sentence(step, lang: str) -> str:
+        return explain(indicator, name.get(lang) if name else entity, step, lang, ctx.settings.tz)
+
+    return sentence
+
+
+def _composite(ctx: IngestContext, session: Session, accepted: list[ValidReading]) -> list[ValidReading]:
+    """City Operations Index readings for every 5-minute bucket this batch covers.
+
+    Series the batch did not touch count with their latest stored value.
+    """
+    if CITY_KEY not in ctx.catalog or not accepted:
+        return []
+    latest = {
+        (key, entity): value
+        for key, entity, value in session.execute(
+            select(Series.indicator_key, Series.entity, Series.last_value)
+        )
+        if value is not None and not is_composite(key) and key in ctx.catalog
+    }
+    buckets: dict[datetime, list[ValidReading]] = {}
+    for reading in accepted:
+        if not is_composite(reading.indicator):
+            buckets.setdefault(floor_time(reading.observed_at, COMPOSITE_STEP), []).append(reading)
+    city = ctx.settings.city.adcode
+    found = []
+    for bucket in sorted(buckets):
+        for reading in buckets[bucket]:
+            latest[(reading.indicator, reading.entity)] = reading.value
+        values = ((ctx.catalog[key], value) for (key, _), value in latest.items())
+        for key, value in index_values(values, ctx.settings.composite_weights).items():
+            if key in ctx.catalog:
+                found.append(ValidReading(key, city, bucket, value))
+    return found
 
 
 def _quarantine(session: Session, source_id: str, run_id: int, rejected: list[Rejection]) -> None:
@@ -145,6 +198,9 @@ def run_source(
     try:
         with ctx.sessions() as session:
             touched = upsert_readings(session, accepted, source_id, ctx.region_of) if accepted else {}
+            composite = _composite(ctx, session, accepted)
+            if composite:
+                touched |= upsert_readings(session, composite, COMPOSITE_SOURCE, ctx.region_of)
             _evaluate(ctx, session, touched)
             _quarantine(session, source_id, run_id, rejected)
             run = session.get(SourceRun, run_id)

@@ -21,15 +21,23 @@ from core.timeutil import utcnow
 from datasources.registry import adapter_class
 from ingest.context import IngestContext
 from ingest.pipeline import backfill, run_source
+from ingest.sweep import sweep_stale
 from store.models import Source
 from store.state import beat
 
 log = logging.getLogger(__name__)
+SWEEP_EVERY = 60
 
 
 def _heartbeat(ctx: IngestContext) -> None:
     with ctx.sessions() as session:
         beat(session)
+
+
+def _sweep(ctx: IngestContext) -> None:
+    opened = sweep_stale(ctx)
+    if opened:
+        log.info("staleness sweep: %d no-data alert(s) opened", opened)
 
 
 def _run_job(ctx: IngestContext, source_id: str) -> None:
@@ -83,6 +91,7 @@ def build_scheduler(ctx: IngestContext, blocking: bool = False) -> BaseScheduler
         id="heartbeat",
         next_run_time=utcnow(),
     )
+    scheduler.add_job(_sweep, IntervalTrigger(seconds=SWEEP_EVERY), args=[ctx], id="staleness-sweep")
     for source in ctx.settings.sources:
         if source.enabled:
             scheduler.add_job(

@@ -1,77 +1,214 @@
-"""The write side for alerts: apply the transitions the rules found, one open alert per key.
+"""The write side for alerts: system transitions from the rules, and officers' lifecycle actions.
 
-Every change is an event with time, actor and note, so the timeline of an alert can be replayed.
+One open alert per (rule, series), enforced by a partial unique index. States:
+active -> acknowledged -> resolved -> closed; a resolved alert stays visible until an officer
+closes it. Every change is an event with time, actor and note. Officers' actions are single
+conditional UPDATEs, so two officers acting at once record exactly one action.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from indicators.evaluation import Transition
-from store.models import OPEN_STATES, Alert, AlertEvent, Series
+from core.timeutil import utcnow
+from indicators.evaluation import Transition, rule_type
+from store.models import OPEN_STATES, Alert, AlertEvent, Series, Silence
 
 SYSTEM = "system"
+Explainer = Callable[[Transition, str], str]
 
 
-def open_alerts(session: Session, rule_keys_by_series: dict[int, str]) -> dict[int, Alert]:
-    """The open alert of each (series, rule), keyed by series id."""
-    if not rule_keys_by_series:
+class AlertConflict(Exception):
+    """The alert is not in a state that allows the action (someone else acted first)."""
+
+    def __init__(self, alert_id: int, state: str, by: str | None):
+        self.alert_id, self.state, self.by = alert_id, state, by
+        super().__init__(f"alert {alert_id} is {state}" + (f" (by {by})" if by else ""))
+
+
+def open_alerts(session: Session, series_ids: Iterable[int]) -> dict[tuple[int, str], Alert]:
+    """The open alerts of these series, keyed by (series id, rule key)."""
+    ids = list(series_ids)
+    if not ids:
         return {}
-    rows = session.scalars(
-        select(Alert).where(Alert.series_id.in_(list(rule_keys_by_series)), Alert.state.in_(OPEN_STATES))
+    rows = session.scalars(select(Alert).where(Alert.series_id.in_(ids), Alert.state.in_(OPEN_STATES)))
+    return {(a.series_id, a.rule_key): a for a in rows}
+
+
+def is_silenced(session: Session, indicator_key: str, rule_key: str, entity: str, at: datetime) -> bool:
+    """Does a maintenance window cover this alert at this time?"""
+    match = select(Silence.id).where(
+        Silence.starts_at <= at,
+        Silence.ends_at > at,
+        or_(Silence.indicator_key.is_(None), Silence.indicator_key == indicator_key),
+        or_(Silence.rule_type.is_(None), Silence.rule_type == rule_type(rule_key)),
+        or_(Silence.entity.is_(None), Silence.entity == entity),
     )
-    return {a.series_id: a for a in rows if rule_keys_by_series[a.series_id] == a.rule_key}
+    return session.execute(match.limit(1)).first() is not None
+
+
+def _event(
+    session: Session,
+    alert: Alert,
+    at: datetime,
+    actor: str,
+    kind: str,
+    note: str = "",
+    before: int | None = None,
+    after: int | None = None,
+) -> None:
+    session.add(
+        AlertEvent(
+            alert_id=alert.id,
+            at=at,
+            actor=actor,
+            kind=kind,
+            note=note,
+            from_severity=before,
+            to_severity=after,
+        )
+    )
 
 
 def apply_transitions(
     session: Session,
-    series_id: int,
-    rule_key: str,
-    alert: Alert | None,
+    series: Series,
     found: list[Transition],
-    explain: Callable[[float, int, str], str],
-) -> Alert | None:
-    """Persist the transitions of one series; returns the alert left open, if any."""
+    alerts: dict[tuple[int, str], Alert],
+    explain: Explainer,
+) -> None:
+    """Persist the system's transitions of one series (in time order) and its current level."""
     for step in found:
+        key = (series.id, step.rule_key)
+        alert = alerts.get(key)
         if step.kind == "opened":
             alert = Alert(
-                rule_key=rule_key,
-                series_id=series_id,
+                rule_key=step.rule_key,
+                series_id=series.id,
                 state="active",
                 severity=step.to_severity,
                 peak_severity=step.to_severity,
                 opened_at=step.at,
-                resolved_at=None,
-                closed_at=None,
+                muted=is_silenced(session, series.indicator_key, step.rule_key, series.entity, step.at),
             )
             session.add(alert)
+            alerts[key] = alert
         elif alert is None:
             continue
         if step.kind == "resolved":
-            alert.state, alert.resolved_at = "resolved", step.at
+            alert.state, alert.resolved_at, alert.predicted_at = "resolved", step.at, None
+            del alerts[key]
         else:
             alert.severity = step.to_severity
             alert.peak_severity = max(alert.peak_severity, step.to_severity)
-            alert.explanation_zh = explain(step.value, step.to_severity, "zh-CN")
-            alert.explanation_en = explain(step.value, step.to_severity, "en")
-        alert.value, alert.observed_at, alert.updated_at = step.value, step.at, step.at
+            alert.explanation_zh = explain(step, "zh-CN")
+            alert.explanation_en = explain(step, "en")
+            alert.predicted_at = step.predicted_at
+        if step.value is not None:
+            alert.value = step.value
+        alert.observed_at = max(alert.observed_at or step.at, step.at)
+        alert.updated_at = step.at
         session.flush()
-        session.add(
-            AlertEvent(
-                alert_id=alert.id,
-                at=step.at,
-                actor=SYSTEM,
-                kind=step.kind,
-                from_severity=step.from_severity,
-                to_severity=step.to_severity,
-                note="",
-            )
-        )
-        if step.kind == "resolved":
-            alert = None
-    severity = alert.severity if alert is not None else 0
-    session.execute(update(Series).where(Series.id == series_id).values(last_severity=severity))
+        _event(session, alert, step.at, SYSTEM, step.kind, before=step.from_severity, after=step.to_severity)
+
+
+def refresh_series_level(session: Session, series_ids: Iterable[int]) -> None:
+    """A series' level is the highest of its open alerts (what the map and cards colour by)."""
+    ids = list(series_ids)
+    if not ids:
+        return
+    levels = dict.fromkeys(ids, 0)
+    rows = session.execute(
+        select(Alert.series_id, Alert.severity).where(Alert.series_id.in_(ids), Alert.state.in_(OPEN_STATES))
+    )
+    for series_id, severity in rows:
+        levels[series_id] = max(levels[series_id], severity)
+    for series_id, severity in levels.items():
+        session.execute(update(Series).where(Series.id == series_id).values(last_severity=severity))
+
+
+def _act(
+    session: Session, alert_id: int, actor: str, note: str, kind: str, allowed: tuple[str, ...], changes: dict
+) -> Alert:
+    now = utcnow()
+    done = session.execute(
+        update(Alert)
+        .where(and_(Alert.id == alert_id, Alert.state.in_(allowed)))
+        .values(updated_at=now, version=Alert.version + 1, **changes)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    alert = session.get(Alert, alert_id, populate_existing=True)
+    if alert is None:
+        raise LookupError(f"no alert {alert_id}")
+    if not done:
+        raise AlertConflict(alert_id, alert.state, alert.acknowledged_by)
+    _event(session, alert, now, actor, kind, note, alert.severity, alert.severity)
     return alert
+
+
+def acknowledge(session: Session, alert_id: int, actor: str, note: str = "") -> Alert:
+    """active -> acknowledged (a resolved alert nobody acknowledged can be acknowledged too)."""
+    alert = session.get(Alert, alert_id)
+    if alert is not None and alert.state == "resolved" and alert.acknowledged_at is None:
+        return _act(
+            session,
+            alert_id,
+            actor,
+            note,
+            "acknowledged",
+            ("resolved",),
+            {"acknowledged_at": utcnow(), "acknowledged_by": actor},
+        )
+    return _act(
+        session,
+        alert_id,
+        actor,
+        note,
+        "acknowledged",
+        ("active",),
+        {"state": "acknowledged", "acknowledged_at": utcnow(), "acknowledged_by": actor},
+    )
+
+
+def close(session: Session, alert_id: int, actor: str, note: str = "") -> Alert:
+    """resolved -> closed: an officer confirms the matter is over."""
+    return _act(
+        session, alert_id, actor, note, "closed", ("resolved",), {"state": "closed", "closed_at": utcnow()}
+    )
+
+
+def comment(session: Session, alert_id: int, actor: str, note: str) -> Alert:
+    if not note.strip():
+        raise ValueError("a comment needs text")
+    return _act(session, alert_id, actor, note, "commented", ("active", "acknowledged", "resolved"), {})
+
+
+def add_silence(
+    session: Session,
+    starts_at: datetime,
+    ends_at: datetime,
+    created_by: str,
+    reason: str = "",
+    indicator_key: str | None = None,
+    rule_type_name: str | None = None,
+    entity: str | None = None,
+) -> Silence:
+    if ends_at <= starts_at:
+        raise ValueError("a silence must end after it starts")
+    silence = Silence(
+        indicator_key=indicator_key,
+        rule_type=rule_type_name,
+        entity=entity,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        reason=reason,
+        created_by=created_by,
+        created_at=utcnow(),
+    )
+    session.add(silence)
+    session.flush()
+    return silence

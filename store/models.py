@@ -191,9 +191,11 @@ class Alert(Base):
     closed_at: Mapped[datetime | None]
     explanation_zh: Mapped[str] = mapped_column(Text, default="")
     explanation_en: Mapped[str] = mapped_column(Text, default="")
+    predicted_at: Mapped[datetime | None]
+    muted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class AlertEvent(Base):
@@ -207,6 +209,25 @@ class AlertEvent(Base):
     from_severity: Mapped[int | None] = mapped_column(SmallInteger)
     to_severity: Mapped[int | None] = mapped_column(SmallInteger)
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Silence(Base):
+    """A maintenance window: alerts it matches are still recorded, but marked muted.
+
+    Empty indicator, rule type or entity match everything.
+    """
+
+    __tablename__ = "silences"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    indicator_key: Mapped[str | None] = mapped_column(String(64))
+    rule_type: Mapped[str | None] = mapped_column(String(16))
+    entity: Mapped[str | None] = mapped_column(String(32))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
 
 
 class User(Base):

@@ -65,13 +65,19 @@ def database_url(request):
 
 
 @pytest.fixture
-def deployment(monkeypatch, database_url):
-    """The demo deployment pointed at a fresh database of the parametrized dialect."""
+def deployment(monkeypatch, database_url, tmp_path):
+    """The demo deployment, plus the tests' own indicators, on a fresh database of the dialect."""
+    import yaml
+
     monkeypatch.setenv("CITYBRAIN_DATABASE_URL", database_url)
     monkeypatch.delenv("CITYBRAIN_CONFIG", raising=False)
     from app import load_deployment
 
-    return load_deployment(REPO / "config" / "demo.yaml")
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    config["indicator_catalogs"] = [str(REPO / "tests" / "data" / "test_indicators.yaml")]
+    path = tmp_path / "deploy.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return load_deployment(path)
 
 
 @pytest.fixture

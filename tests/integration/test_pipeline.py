@@ -16,7 +16,7 @@ from core.records import Record
 from core.timeutil import utcnow
 from datasources.base import Batch, Options
 from ingest.pipeline import run_source
-from store.models import Alert, AlertEvent, Reading, RejectedRecord, Source, SourceRun
+from store.models import Alert, AlertEvent, Reading, RejectedRecord, Series, Source, SourceRun
 from store.state import data_version
 from store.sync import sync_sources
 
@@ -88,7 +88,7 @@ def test_valid_and_invalid_records_of_one_run(adapters):
     assert (result.status, result.fetched, result.accepted, result.rejected) == ("partial", 10, 2, 8)
     assert data_version(adapters.engine) == version + 1
     with adapters.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Reading)) == 2
+        assert session.scalar(select(func.count()).where(Reading.source_id == "scripted")) == 2
         reasons = {r.raw: (r.field, r.reason) for r in session.scalars(select(RejectedRecord))}
         run = session.get(SourceRun, result.run_id)
     assert (run.status, run.fetched, run.accepted, run.rejected) == ("partial", 10, 2, 8)
@@ -109,18 +109,23 @@ def test_rerunning_the_same_batch_stores_nothing_twice(adapters):
     run_source(adapters, "scripted")
     run_source(adapters, "scripted")
     with adapters.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Reading)) == 12
+        assert session.scalar(select(func.count()).where(Reading.source_id == "scripted")) == 12
 
 
 def test_threshold_alert_opens_escalates_and_resolves(adapters):
     times = [now_minus(m) for m in (30, 25, 20, 15, 10)]
     ScriptedAdapter.SCRIPT["scripted"] = [
-        Record("env.aqi", "1188A", at, v) for at, v in zip(times, (90, 160, 220, 180, 60), strict=True)
+        Record("test.plain", "1188A", at, v) for at, v in zip(times, (90, 160, 220, 180, 60), strict=True)
     ]
     run_source(adapters, "scripted")
     with adapters.sessions() as session:
-        alert = session.scalars(select(Alert)).one()
-        kinds = [e.kind for e in session.scalars(select(AlertEvent).order_by(AlertEvent.at))]
+        alert = session.scalars(select(Alert).where(Alert.rule_key == "test.plain:threshold")).one()
+        kinds = [
+            e.kind
+            for e in session.scalars(
+                select(AlertEvent).where(AlertEvent.alert_id == alert.id).order_by(AlertEvent.at)
+            )
+        ]
     assert kinds == ["opened", "escalated", "deescalated", "resolved"]
     assert alert.state == "resolved" and alert.peak_severity == 3
     assert "雪浪" in alert.explanation_zh and "Xuelang" in alert.explanation_en
@@ -129,10 +134,10 @@ def test_threshold_alert_opens_escalates_and_resolves(adapters):
 
 def test_one_open_alert_per_rule_and_series_across_runs(adapters):
     for minutes, value in ((20, 160), (15, 170), (10, 230)):
-        ScriptedAdapter.SCRIPT["scripted"] = [Record("env.aqi", "1188A", now_minus(minutes), value)]
+        ScriptedAdapter.SCRIPT["scripted"] = [Record("test.plain", "1188A", now_minus(minutes), value)]
         run_source(adapters, "scripted")
     with adapters.sessions() as session:
-        alerts = session.scalars(select(Alert)).all()
+        alerts = session.scalars(select(Alert).where(Alert.rule_key == "test.plain:threshold")).all()
     assert len(alerts) == 1 and alerts[0].state == "active" and alerts[0].severity == 3
 
 
@@ -174,8 +179,15 @@ def test_simulator_source_runs(ingest):
     assert result.accepted > 500
     with ingest.sessions() as session:
         assert session.get(Source, "wuxi-sim").watermark is not None
-        stored = session.scalar(select(func.count()).select_from(Reading))
+        stored = session.scalar(select(func.count()).where(Reading.source_id == "wuxi-sim"))
+        index = session.execute(
+            select(Reading.observed_at, Reading.value)
+            .join(Series)
+            .where(Series.indicator_key == "index.city")
+        ).all()
     assert stored == result.accepted
+    assert len(index) == 12  # one per 5-minute bucket of the hour
+    assert all(0 <= value <= 100 for _, value in index)
     assert datetime.fromisoformat(ingest.sessions().get(Source, "wuxi-sim").watermark) <= until.astimezone(
         UTC
     )
