@@ -6,6 +6,7 @@
     citybrain ingest SOURCE_ID    run one source once and print its counts
     citybrain db upgrade          apply the schema migrations
     citybrain check-config [FILE] validate a deployment file; exit 1 listing every problem
+    citybrain indicators list [--json]  the effective indicator catalog
 
 `python app.py ...` is the same as `citybrain ...`. For gunicorn: `gunicorn 'app:create_wsgi()'`.
 """
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from dataclasses import dataclass
@@ -165,6 +167,25 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_indicators(args: argparse.Namespace) -> int:
+    deployment = load_deployment(args.config)
+    catalog = deployment.catalog
+    if args.json:
+        print(
+            json.dumps(
+                [i.model_dump(mode="json", by_alias=True) for i in catalog], ensure_ascii=False, indent=1
+            )
+        )
+        return 0
+    for indicator in catalog:
+        rules = ", ".join(key.rsplit(":", 1)[1] for key in indicator.rule_keys()) or "-"
+        print(
+            f"{indicator.key:32} {indicator.domain:16} {indicator.level:9} {indicator.unit or '-':10} "
+            f"{indicator.classification:11} {rules:38} {indicator.name.zh} / {indicator.name.en}"
+        )
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="citybrain", description="CityBrain Operations Center")
     root.add_argument("--config", help="deployment YAML (default: $CITYBRAIN_CONFIG or config/demo.yaml)")
@@ -179,6 +200,10 @@ def parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     db.set_defaults(func=cmd_db)
+    indicators = commands.add_parser("indicators", help="the effective indicator catalog")
+    indicators.add_argument("action", choices=["list"])
+    indicators.add_argument("--json", action="store_true", help="machine-readable, for scripts")
+    indicators.set_defaults(func=cmd_indicators)
     check = commands.add_parser("check-config", help="validate a deployment file")
     check.add_argument("file", nargs="?")
     check.set_defaults(func=cmd_check_config)

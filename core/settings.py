@@ -133,12 +133,13 @@ class SourceSettings(_Strict):
     type: str = Field(min_length=1)
     every: float = 60
     enabled: bool = True
+    backfill: float | None = Field(default=None, description="overrides scheduler.backfill for this source")
     options: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("every", mode="before")
+    @field_validator("every", "backfill", mode="before")
     @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
+    def _duration(cls, value: Any) -> float | None:
+        return None if value is None else parse_duration(value)
 
 
 class Settings(_Strict):

@@ -6,6 +6,7 @@ replace earlier entries with the same key.
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -96,13 +97,17 @@ class Thresholds(_Rule):
                 )
         return self
 
-    def limits(self) -> list[tuple[int, float]]:
-        """(severity, limit) from the mildest level to the most severe."""
-        return [
+    @cached_property
+    def _limits(self) -> tuple[tuple[int, float], ...]:
+        return tuple(
             (severity, getattr(self, name))
             for severity, name in enumerate(LEVEL_NAMES, start=1)
             if getattr(self, name) is not None
-        ]
+        )
+
+    def limits(self) -> tuple[tuple[int, float], ...]:
+        """(severity, limit) from the mildest level to the most severe (computed once: hot path)."""
+        return self._limits
 
     def limit(self, severity: int) -> float | None:
         return getattr(self, LEVEL_NAMES[severity - 1])
@@ -215,6 +220,7 @@ class Indicator(BaseModel):
     department: Names
     classification: Literal["public", "internal", "restricted"] = "public"
     thresholds: Thresholds | None = None
+    normal: float | None = Field(default=None, description="a fully normal value, for the composite index")
     rules: list[Rule] = Field(default_factory=list)
     standard: str | None = None
 

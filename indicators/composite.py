@@ -1,7 +1,9 @@
 """The City Operations Index (城市运行综合指数), 0-100, and its per-domain sub-indices.
 
-Each indicator's latest value becomes a "pressure" from 0 (at its normal anchor: the lower bound
-when higher is worse) through 1 (its blue limit) ... 4 (its red limit), linear in between. A
+Each indicator's latest value becomes a "pressure" from 0 (at its normal anchor) through 1 (its
+blue limit) ... 4 (its red limit), linear in between. The anchor is the catalog's `normal` value,
+else the mildest limit mirrored by the span of the levels, kept inside the physical bounds (a
+river's normal is not its riverbed, a visibility's normal is not 50 km). A
 domain's sub-index is 100 - 25 x the mean pressure of its series; the city index is the
 weighted mean of the sub-indices. Indicators without thresholds (anomaly-only) do not count.
 """
@@ -26,13 +28,24 @@ def domain_key(domain: str) -> str:
     return f"{PREFIX}{domain}"
 
 
+def normal_anchor(indicator: Indicator) -> float:
+    if indicator.normal is not None:
+        return indicator.normal
+    limits = [limit for _, limit in indicator.thresholds.limits()]
+    span = abs(limits[-1] - limits[0]) or abs(limits[0]) or 1.0
+    low, high = indicator.bounds
+    if indicator.thresholds.direction == "above":
+        return max(low, limits[0] - span)
+    return min(high, limits[0] + span)
+
+
 def pressure(indicator: Indicator, value: float) -> float | None:
     """0 at the normal anchor, n at the limit of level n, linear in between, capped at 4."""
     thresholds = indicator.thresholds
     if thresholds is None:
         return None
     above = thresholds.direction == "above"
-    anchor = indicator.bounds[0] if above else indicator.bounds[1]
+    anchor = normal_anchor(indicator)
     knots = [(0.0, anchor)] + [(float(s), limit) for s, limit in thresholds.limits()]
     distance = (lambda v: v - anchor) if above else (lambda v: anchor - v)
     here = distance(value)

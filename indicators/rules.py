@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import numpy as np
-
 from indicators.catalog import AnomalyRule, ForecastRule, Indicator, RateRule, Thresholds, severity_of
 
 Point = tuple[datetime, float]
@@ -84,16 +82,22 @@ def rate(rule: RateRule, points: Sequence[Point], index: int, current: int) -> V
     return Verdict(severity_of(rule.level) if firing else 0, facts)
 
 
-def theil_sen(times: np.ndarray, values: np.ndarray) -> tuple[float, float]:
-    """Robust slope (median of pairwise slopes) and intercept: one outlier cannot fake a trend."""
-    dt = times[None, :] - times[:, None]
-    dv = values[None, :] - values[:, None]
-    upper = np.triu_indices(len(times), k=1)
-    valid = dt[upper] > 0
-    if not valid.any():
-        return 0.0, float(np.median(values))
-    slope = float(np.median(dv[upper][valid] / dt[upper][valid]))
-    return slope, float(np.median(values - slope * times))
+def theil_sen(times: Sequence[float], values: Sequence[float]) -> tuple[float, float]:
+    """Robust slope (median of pairwise slopes) and intercept: one outlier cannot fake a trend.
+
+    Plain Python: windows hold a dozen points, where numpy's call overhead costs more than the sums.
+    """
+    n = len(times)
+    slopes = [
+        (values[j] - values[i]) / (times[j] - times[i])
+        for i in range(n)
+        for j in range(i + 1, n)
+        if times[j] > times[i]
+    ]
+    if not slopes:
+        return 0.0, statistics.median(values)
+    slope = statistics.median(slopes)
+    return slope, statistics.median(v - slope * t for t, v in zip(times, values, strict=True))
 
 
 def forecast(
@@ -108,8 +112,8 @@ def forecast(
     if len(window) < rule.min_points or thresholds.reaches(value, limit):
         return Verdict(0, {"value": value})
     origin = window[0][0]
-    times = np.array([(t - origin).total_seconds() for t, _ in window])
-    slope, intercept = theil_sen(times, np.array([v for _, v in window]))
+    times = [(t - origin).total_seconds() for t, _ in window]
+    slope, intercept = theil_sen(times, [v for _, v in window])
     worsening = slope > 0 if thresholds.direction == "above" else slope < 0
     if not worsening:
         return Verdict(0, {"value": value})

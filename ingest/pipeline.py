@@ -23,7 +23,7 @@ from indicators.composite import CITY_KEY, index_values, is_composite
 from indicators.evaluation import anomaly_rule, evaluate_series, explain, lookback
 from indicators.validation import Rejection
 from ingest.context import IngestContext
-from store.alerts import apply_transitions, open_alerts, refresh_series_level
+from store.alerts import apply_transitions, open_alerts, refresh_series_level, silences_between
 from store.models import RejectedRecord, Series, Source, SourceRun
 from store.readings import upsert_readings
 from store.state import bump_data_version
@@ -76,7 +76,11 @@ def _fetch(ctx: IngestContext, source: Source, since: str | None, until: datetim
 
 def _evaluate(ctx: IngestContext, session: Session, touched: dict[int, list[ValidReading]]) -> None:
     """Every rule over the series this batch touched (incremental: nothing else is read)."""
-    series_rows = session.scalars(select(Series).where(Series.id.in_(list(touched)))).all()
+    if not touched:
+        return
+    series_rows = session.execute(
+        select(Series.id, Series.indicator_key, Series.entity).where(Series.id.in_(list(touched)))
+    ).all()
     alerts = open_alerts(session, touched)
     by_series: dict[int, dict[str, int]] = {}
     for (series_id, key), alert in alerts.items():
@@ -91,6 +95,9 @@ def _evaluate(ctx: IngestContext, session: Session, touched: dict[int, list[Vali
         if rule is not None:
             long_past[s.id] = firsts[s.id] - timedelta(days=7 * rule.weeks, seconds=rule.tolerance)
     histories = points(session, long_past) if long_past else {}
+    silences = silences_between(
+        session, min(firsts.values()), max(r.observed_at for rs in touched.values() for r in rs)
+    )
     for s in series_rows:
         indicator = ctx.catalog[s.indicator_key]
         window = windows.get(s.id, [])
@@ -99,7 +106,7 @@ def _evaluate(ctx: IngestContext, session: Session, touched: dict[int, list[Vali
             indicator, window, first_new, by_series.get(s.id, {}), histories.get(s.id, ())
         )
         if found:
-            apply_transitions(session, s, found, alerts, _explainer(ctx, indicator, s.entity))
+            apply_transitions(session, s, found, alerts, _explainer(ctx, indicator, s.entity), silences)
     refresh_series_level(session, touched)
 
 

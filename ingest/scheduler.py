@@ -54,26 +54,26 @@ def _run_job(ctx: IngestContext, source_id: str) -> None:
 
 
 def backfill_new_sources(ctx: IngestContext, show_progress: bool = True) -> None:
-    """Give every never-run source that can replay history its configured backfill window."""
+    """Give every never-run source that can replay history its backfill window (one run a day)."""
     from tqdm import tqdm
 
     with ctx.sessions() as session:
-        fresh = session.scalars(
-            select(Source).where(Source.enabled.is_(True), Source.watermark.is_(None))
-        ).all()
+        fresh = set(
+            session.scalars(select(Source.id).where(Source.enabled.is_(True), Source.watermark.is_(None)))
+        )
     end = utcnow()
-    start = end - timedelta(seconds=ctx.settings.scheduler.backfill)
-    for source in fresh:
-        if not adapter_class(source.type).backfills:
+    for source in ctx.settings.sources:
+        if source.id not in fresh or not adapter_class(source.type).backfills:
             continue
-        days = max(1, round(ctx.settings.scheduler.backfill / 86400))
+        seconds = source.backfill or ctx.settings.scheduler.backfill
+        days = max(1, -(-int(seconds) // 86400))
         with tqdm(total=days, desc=f"backfill {source.id}", unit="day", disable=not show_progress) as bar:
 
             def advance(_done: int, _total: int, result, _bar=bar) -> None:
                 _bar.update(1)
                 _bar.set_postfix(rows=result.accepted, rejected=result.rejected)
 
-            backfill(ctx, source.id, start, end, progress=advance)
+            backfill(ctx, source.id, end - timedelta(seconds=seconds), end, progress=advance)
 
 
 def build_scheduler(ctx: IngestContext, blocking: bool = False) -> BaseScheduler:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from core.timeutil import utcnow
 from indicators.evaluation import explain, nodata_rule, stale_transition
 from ingest.context import IngestContext
-from store.alerts import apply_transitions, open_alerts, refresh_series_level
+from store.alerts import apply_transitions, open_alerts, refresh_series_level, silences_between
 from store.models import Series
 from store.state import bump_data_version
 
@@ -26,6 +26,7 @@ def sweep_stale(ctx: IngestContext, now: datetime | None = None) -> int:
     with ctx.sessions() as session:
         series_rows = session.scalars(select(Series).where(Series.indicator_key.in_(keys))).all()
         alerts = open_alerts(session, [s.id for s in series_rows])
+        silences = silences_between(session, now, now)
         for series in series_rows:
             indicator = ctx.catalog[series.indicator_key]
             rule_key = f"{indicator.key}:nodata"
@@ -38,7 +39,7 @@ def sweep_stale(ctx: IngestContext, now: datetime | None = None) -> int:
             def sentence(s, lang, _i=indicator, _n=name, _e=series.entity):
                 return explain(_i, _n.get(lang) if _n else _e, s, lang, ctx.settings.tz)
 
-            apply_transitions(session, series, [step], alerts, sentence)
+            apply_transitions(session, series, [step], alerts, sentence, silences)
             opened.append(series.id)
         if opened:
             refresh_series_level(session, opened)

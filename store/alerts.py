@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from core.timeutil import utcnow
@@ -19,6 +20,16 @@ from indicators.evaluation import Transition, rule_type
 from store.models import OPEN_STATES, Alert, AlertEvent, Series, Silence
 
 SYSTEM = "system"
+
+
+class SeriesRef(Protocol):
+    """What the alert writer needs of a series: a Series row or a light (id, key, entity) row."""
+
+    id: int
+    indicator_key: str
+    entity: str
+
+
 Explainer = Callable[[Transition, str], str]
 
 
@@ -39,16 +50,23 @@ def open_alerts(session: Session, series_ids: Iterable[int]) -> dict[tuple[int, 
     return {(a.series_id, a.rule_key): a for a in rows}
 
 
-def is_silenced(session: Session, indicator_key: str, rule_key: str, entity: str, at: datetime) -> bool:
-    """Does a maintenance window cover this alert at this time?"""
-    match = select(Silence.id).where(
-        Silence.starts_at <= at,
-        Silence.ends_at > at,
-        or_(Silence.indicator_key.is_(None), Silence.indicator_key == indicator_key),
-        or_(Silence.rule_type.is_(None), Silence.rule_type == rule_type(rule_key)),
-        or_(Silence.entity.is_(None), Silence.entity == entity),
+def silences_between(session: Session, start: datetime, end: datetime) -> list[Silence]:
+    """The maintenance windows overlapping [start, end]: read once per batch, matched in memory."""
+    return list(session.scalars(select(Silence).where(Silence.starts_at <= end, Silence.ends_at > start)))
+
+
+def is_silenced(
+    silences: Iterable[Silence], indicator_key: str, rule_key: str, entity: str, at: datetime
+) -> bool:
+    """Does a maintenance window cover this alert at this time? Empty fields match everything."""
+    kind = rule_type(rule_key)
+    return any(
+        s.starts_at <= at < s.ends_at
+        and s.indicator_key in (None, indicator_key)
+        and s.rule_type in (None, kind)
+        and s.entity in (None, entity)
+        for s in silences
     )
-    return session.execute(match.limit(1)).first() is not None
 
 
 def _event(
@@ -76,12 +94,13 @@ def _event(
 
 def apply_transitions(
     session: Session,
-    series: Series,
+    series: SeriesRef,
     found: list[Transition],
     alerts: dict[tuple[int, str], Alert],
     explain: Explainer,
+    silences: Iterable[Silence] = (),
 ) -> None:
-    """Persist the system's transitions of one series (in time order) and its current level."""
+    """Persist the system's transitions of one series (in time order); `silences` mute new alerts."""
     for step in found:
         key = (series.id, step.rule_key)
         alert = alerts.get(key)
@@ -93,7 +112,7 @@ def apply_transitions(
                 severity=step.to_severity,
                 peak_severity=step.to_severity,
                 opened_at=step.at,
-                muted=is_silenced(session, series.indicator_key, step.rule_key, series.entity, step.at),
+                muted=is_silenced(silences, series.indicator_key, step.rule_key, series.entity, step.at),
             )
             session.add(alert)
             alerts[key] = alert
@@ -121,14 +140,21 @@ def refresh_series_level(session: Session, series_ids: Iterable[int]) -> None:
     ids = list(series_ids)
     if not ids:
         return
+    session.flush()
     levels = dict.fromkeys(ids, 0)
     rows = session.execute(
         select(Alert.series_id, Alert.severity).where(Alert.series_id.in_(ids), Alert.state.in_(OPEN_STATES))
     )
     for series_id, severity in rows:
         levels[series_id] = max(levels[series_id], severity)
-    for series_id, severity in levels.items():
-        session.execute(update(Series).where(Series.id == series_id).values(last_severity=severity))
+    current = dict(session.execute(select(Series.id, Series.last_severity).where(Series.id.in_(ids))).all())
+    changed = [{"sid": sid, "level": level} for sid, level in levels.items() if current.get(sid) != level]
+    if changed:
+        table = Series.__table__
+        session.connection().execute(
+            update(table).where(table.c.id == bindparam("sid")).values(last_severity=bindparam("level")),
+            changed,
+        )
 
 
 def _act(

@@ -102,6 +102,14 @@ def test_valid_and_invalid_records_of_one_run(adapters):
     assert "boolean" in reasons["bool"][1]
 
 
+def test_an_empty_batch_is_a_successful_run(adapters):
+    ScriptedAdapter.SCRIPT["scripted"] = []
+    version = data_version(adapters.engine)
+    result = run_source(adapters, "scripted")
+    assert (result.status, result.fetched, result.accepted, result.rejected) == ("ok", 0, 0, 0)
+    assert data_version(adapters.engine) == version + 1
+
+
 def test_rerunning_the_same_batch_stores_nothing_twice(adapters):
     ScriptedAdapter.SCRIPT["scripted"] = [
         Record("env.aqi", "1188A", now_minus(m), 60) for m in range(0, 60, 5)
