@@ -120,7 +120,8 @@ def _explainer(ctx: IngestContext, indicator, entity: str):
 
 
 def _composite(ctx: IngestContext, session: Session, accepted: list[ValidReading]) -> list[ValidReading]:
-    """City Operations Index readings for every 5-minute bucket this batch covers.
+    """City Operations Index readings for every 5-minute bucket in which this batch moved an
+    indicator that counts (one with thresholds); a batch of other indicators changes nothing.
 
     Series the batch did not touch count with their latest stored value.
     """
@@ -135,7 +136,7 @@ def _composite(ctx: IngestContext, session: Session, accepted: list[ValidReading
     }
     buckets: dict[datetime, list[ValidReading]] = {}
     for reading in accepted:
-        if not is_composite(reading.indicator):
+        if not is_composite(reading.indicator) and ctx.catalog[reading.indicator].thresholds is not None:
             buckets.setdefault(floor_time(reading.observed_at, COMPOSITE_STEP), []).append(reading)
     city = ctx.settings.city.adcode
     found = []

@@ -110,7 +110,11 @@ class Series(Base):
 
 
 class Reading(Base):
+    """On SQLite the table is clustered on its key (WITHOUT ROWID): a series' recent points are
+    adjacent on disk, which is what the rule evaluation and the charts read."""
+
     __tablename__ = "readings"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     series_id: Mapped[int] = mapped_column(ForeignKey("series.id"), primary_key=True)
     observed_at: Mapped[datetime] = mapped_column(primary_key=True)

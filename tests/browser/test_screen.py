@@ -22,8 +22,9 @@ def test_healthz_says_healthy(live_app):
     assert report["status"] in ("ok", "degraded")
     assert report["database"]["ok"] is True
     assert report["scheduler"]["alive"] is True
-    assert report["sources"][0]["id"] == "wuxi-sim"
-    assert report["sources"][0]["last_status"] in ("ok", "partial")
+    sources = {source["id"]: source for source in report["sources"]}
+    assert set(sources) == {"wuxi-sim", "wuxi-hotline"}
+    assert all(source["last_status"] in ("ok", "partial") for source in sources.values()), sources
 
 
 @pytest.mark.parametrize("width, height", [(1920, 1080), (3840, 2160)])

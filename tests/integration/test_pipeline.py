@@ -230,3 +230,13 @@ def test_scheduler_runs_every_source_and_beats(adapters):
     assert "timeout" in statuses["hanging"]
     beat = last_heartbeat(adapters.engine)
     assert beat is not None and (utcnow() - beat).total_seconds() < 10
+
+
+def test_indicators_without_thresholds_leave_the_index_alone(adapters):
+    ScriptedAdapter.SCRIPT["scripted"] = [Record("hotline.calls_12345", "320213", now_minus(30), 80)]
+    run_source(adapters, "scripted")
+    with adapters.sessions() as session:
+        index = session.scalar(
+            select(func.count()).select_from(Reading).join(Series).where(Series.indicator_key == "index.city")
+        )
+    assert index == 0

@@ -92,11 +92,13 @@ def test_levels_out_of_order_name_the_indicator_and_level(tmp_path):
     [
         (
             "{direction: above, blue: 100, yellow: 150, clear: {blue: 110}}",
-            r"indicators\.0 \(env\.aqi\)\.thresholds: clear value of level blue \(110\.0\) must be at or below",
+            r"indicators\.0 \(env\.aqi\)\.thresholds: clear value of level blue \(110\.0\) "
+            r"must be at or below",
         ),
         (
             "{direction: below, blue: 25, clear: {blue: 20}}",
-            r"indicators\.0 \(env\.aqi\)\.thresholds: clear value of level blue \(20\.0\) must be at or above",
+            r"indicators\.0 \(env\.aqi\)\.thresholds: clear value of level blue \(20\.0\) "
+            r"must be at or above",
         ),
         ("{direction: above, blue: 100, clear: {red: 90}}", r"clear value for level red, which has no limit"),
     ],
