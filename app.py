@@ -97,11 +97,12 @@ def ingest_context(deployment: Deployment, engine: Engine, sessions: sessionmake
 
 
 def create_wsgi(config: str | None = None):
-    """The Flask server for gunicorn workers: no scheduler here (run `citybrain scheduler` once)."""
+    """The Flask server for gunicorn workers. Workers only read: `citybrain db upgrade` and the one
+    `citybrain scheduler` migrate and sync, so several workers starting at once never race."""
     from web.app_factory import create_dash
 
     deployment = load_deployment(config)
-    engine, _ = open_store(deployment)
+    engine = make_engine(deployment.settings.database.url)
     return create_dash(deployment.settings, engine, deployment.city, deployment.catalog, app_version()).server
 
 
