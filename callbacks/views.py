@@ -37,40 +37,18 @@ def trend_direction(latest: Latest, decimals: int) -> int:
 
 
 def kpi_view(runtime: WebRuntime, latest: Latest, lang: str, now: datetime) -> KpiView:
+    """A card for one indicator; with no reading yet every part shows as missing ("—")."""
     indicator = runtime.catalog[latest.indicator]
-    return (
-        KpiView(
-            key=indicator.key,
-            name=indicator.name.get(lang),
-            unit=indicator.unit,
-            value_text=format_value(latest.value, indicator.decimals),
-            severity=latest.severity,
-            trend=trend_direction(latest, indicator.decimals),
-            time_text=local_text(latest.observed_at, runtime.settings.tz, "%H:%M"),
-            delayed_minutes=delayed_minutes(indicator, latest.observed_at, now),
-        )
-        if latest.value is not None
-        else KpiView(
-            key=indicator.key,
-            name=indicator.name.get(lang),
-            unit=indicator.unit,
-            value_text="—",
-            severity=0,
-            trend=0,
-            time_text="—",
-            delayed_minutes=None,
-        )
+    return KpiView(
+        key=indicator.key,
+        name=indicator.name.get(lang),
+        unit=indicator.unit,
+        value_text=format_value(latest.value, indicator.decimals),
+        severity=latest.severity,
+        trend=trend_direction(latest, indicator.decimals),
+        time_text=local_text(latest.observed_at, runtime.settings.tz, "%H:%M"),
+        delayed_minutes=delayed_minutes(indicator, latest.observed_at, now),
     )
-
-
-def entity_name(runtime: WebRuntime, code: str, lang: str) -> str:
-    for station in runtime.city.stations:
-        if station.code == code:
-            return station.name.get(lang)
-    for region in runtime.city.regions:
-        if region.code == code:
-            return region.name.get(lang)
-    return code
 
 
 def district_hideout(runtime: WebRuntime, key: str, values: dict[str, EntityValue], lang: str) -> dict:

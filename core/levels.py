@@ -25,7 +25,6 @@ ORANGE = Level(3, "II", "#f0801a", "level.orange", "level.short.orange")
 RED = Level(4, "I", "#e0312b", "level.red", "level.short.red")
 
 LEVELS: tuple[Level, ...] = (NORMAL, BLUE, YELLOW, ORANGE, RED)
-BY_NAME = {"blue": BLUE, "yellow": YELLOW, "orange": ORANGE, "red": RED}
 
 
 def level(severity: int) -> Level:

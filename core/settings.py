@@ -111,7 +111,6 @@ class SchedulerSettings(_Strict):
 class MapSettings(_Strict):
     tile_url: str | None = Field(default=None, description="an intranet tile server, if any")
     tile_attribution: str = ""
-    tile_crs: Literal["wgs84", "gcj02"] = "wgs84"
 
 
 class ScreenSettings(_Strict):

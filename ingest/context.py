@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from threading import Lock, Thread
 
@@ -12,7 +13,8 @@ from core.city import City
 from core.settings import Names, Settings
 from datasources.base import Adapter, AdapterContext
 from datasources.registry import build
-from indicators.catalog import Catalog
+from indicators.catalog import Catalog, Indicator
+from indicators.evaluation import Transition, explain
 from indicators.validation import Validator
 from store.models import Source
 
@@ -37,6 +39,15 @@ class IngestContext:
         self.region_of.update({r.code: r.code for r in self.city.regions})
         self.names = {s.code: s.name for s in self.city.stations}
         self.names.update({r.code: r.name for r in self.city.regions})
+
+    def explainer(self, indicator: Indicator, entity: str) -> Callable[[Transition, str], str]:
+        """The sentence-maker the alert writer calls, in either language, for one series."""
+        name = self.names.get(entity)
+
+        def sentence(step: Transition, lang: str) -> str:
+            return explain(indicator, name.get(lang) if name else entity, step, lang, self.settings.tz)
+
+        return sentence
 
     def adapter(self, source: Source) -> Adapter:
         """The adapter of a source, rebuilt only when its type or options change."""

@@ -20,7 +20,7 @@ from core.records import ValidReading
 from core.timeutil import floor_time, utcnow
 from datasources.base import Batch
 from indicators.composite import CITY_KEY, index_values, is_composite
-from indicators.evaluation import anomaly_rule, evaluate_series, explain, lookback
+from indicators.evaluation import anomaly_rule, evaluate_series, lookback
 from indicators.validation import Rejection
 from ingest.context import IngestContext
 from store.alerts import apply_transitions, open_alerts, refresh_series_level, silences_between
@@ -106,17 +106,8 @@ def _evaluate(ctx: IngestContext, session: Session, touched: dict[int, list[Vali
             indicator, window, first_new, by_series.get(s.id, {}), histories.get(s.id, ())
         )
         if found:
-            apply_transitions(session, s, found, alerts, _explainer(ctx, indicator, s.entity), silences)
+            apply_transitions(session, s, found, alerts, ctx.explainer(indicator, s.entity), silences)
     refresh_series_level(session, touched)
-
-
-def _explainer(ctx: IngestContext, indicator, entity: str):
-    name = ctx.names.get(entity)
-
-    def sentence(step, lang: str) -> str:
-        return explain(indicator, name.get(lang) if name else entity, step, lang, ctx.settings.tz)
-
-    return sentence
 
 
 def _composite(ctx: IngestContext, session: Session, accepted: list[ValidReading]) -> list[ValidReading]:

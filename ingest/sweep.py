@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from core.timeutil import utcnow
-from indicators.evaluation import explain, nodata_rule, stale_transition
+from indicators.evaluation import nodata_rule, stale_transition
 from ingest.context import IngestContext
 from store.alerts import apply_transitions, open_alerts, refresh_series_level, silences_between
 from store.models import Series
@@ -34,12 +34,9 @@ def sweep_stale(ctx: IngestContext, now: datetime | None = None) -> int:
             step = stale_transition(indicator, rule_key, series.last_observed_at, now, current)
             if step is None:
                 continue
-            name = ctx.names.get(series.entity)
-
-            def sentence(s, lang, _i=indicator, _n=name, _e=series.entity):
-                return explain(_i, _n.get(lang) if _n else _e, s, lang, ctx.settings.tz)
-
-            apply_transitions(session, series, [step], alerts, sentence, silences)
+            apply_transitions(
+                session, series, [step], alerts, ctx.explainer(indicator, series.entity), silences
+            )
             opened.append(series.id)
         if opened:
             refresh_series_level(session, opened)

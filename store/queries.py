@@ -17,8 +17,6 @@ from core.timeutil import utcnow
 from store.models import OPEN_STATES, Alert, IndicatorRow, Series, Source, SourceRun
 from store.models import Reading as ReadingRow
 
-AGGREGATES = {"mean": func.avg, "sum": func.sum, "max": func.max, "min": func.min}
-
 
 @dataclass(frozen=True)
 class Latest:
@@ -175,40 +173,6 @@ def entity_values(engine: Engine, keys: list[str]) -> dict[str, dict[str, Entity
             row.entity, row.last_value, row.last_observed_at, row.last_severity
         )
     return dict(result)
-
-
-def city_series(engine: Engine, key: str, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
-    """The city-wide series of one indicator (its entities aggregated per timestamp)."""
-    aggregation = AGGREGATES[_aggregations(engine, [key]).get(key, "mean")]
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(ReadingRow.observed_at, aggregation(ReadingRow.value))
-            .join(Series, Series.id == ReadingRow.series_id)
-            .where(
-                Series.indicator_key == key, ReadingRow.observed_at >= start, ReadingRow.observed_at <= end
-            )
-            .group_by(ReadingRow.observed_at)
-            .order_by(ReadingRow.observed_at)
-        )
-        return [(at, float(value)) for at, value in rows]
-
-
-def entity_series(
-    engine: Engine, key: str, entity: str, start: datetime, end: datetime
-) -> list[tuple[datetime, float]]:
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(ReadingRow.observed_at, ReadingRow.value)
-            .join(Series, Series.id == ReadingRow.series_id)
-            .where(
-                Series.indicator_key == key,
-                Series.entity == entity,
-                ReadingRow.observed_at >= start,
-                ReadingRow.observed_at <= end,
-            )
-            .order_by(ReadingRow.observed_at)
-        )
-        return [(at, float(value)) for at, value in rows]
 
 
 def open_alerts(engine: Engine, limit: int = 50) -> list[AlertRow]:

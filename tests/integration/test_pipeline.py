@@ -196,9 +196,9 @@ def test_simulator_source_runs(ingest):
     assert stored == result.accepted
     assert len(index) == 12  # one per 5-minute bucket of the hour
     assert all(0 <= value <= 100 for _, value in index)
-    assert datetime.fromisoformat(ingest.sessions().get(Source, "wuxi-sim").watermark) <= until.astimezone(
-        UTC
-    )
+    with ingest.sessions() as session:
+        watermark = session.get(Source, "wuxi-sim").watermark
+    assert datetime.fromisoformat(watermark) <= until.astimezone(UTC)
 
 
 def test_scheduler_runs_every_source_and_beats(adapters):
