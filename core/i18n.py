@@ -1,8 +1,10 @@
 """Translations: every user-visible string is looked up here, in zh-CN and en.
 
-The catalogs are YAML files (core/locales/<lang>.yaml) mapping a message id to its text with
-`{name}` placeholders; a test fails when an id is missing in either language or used in the code
-without being in the catalogs.
+The catalogs are YAML files mapping a message id to its text with `{name}` placeholders: the
+shell's in core/locales/<lang>.yaml and one file per feature in core/locales/<lang>/<feature>.yaml
+(so features keep their messages beside each other without editing one shared file). An id defined
+twice is an error; a test fails when an id is missing in either language or used in the code without
+being in the catalogs.
 """
 
 from __future__ import annotations
@@ -18,11 +20,23 @@ from core.settings import LANGUAGES
 LOCALES = Path(__file__).resolve().parent / "locales"
 
 
+def catalog_files(lang: str) -> list[Path]:
+    """The catalog files of one language: the shell's first, then each feature's."""
+    return [LOCALES / f"{lang}.yaml", *sorted((LOCALES / lang).glob("*.yaml"))]
+
+
 @cache
 def catalog(lang: str) -> dict[str, str]:
     """The flat message catalog of one language (loaded once per process)."""
-    with (LOCALES / f"{lang}.yaml").open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+    merged: dict[str, str] = {}
+    for path in catalog_files(lang):
+        with path.open(encoding="utf-8") as handle:
+            messages = yaml.safe_load(handle) or {}
+        repeated = sorted(set(messages) & set(merged))
+        if repeated:
+            raise ValueError(f"{path}: message ids already defined in another catalog file: {repeated}")
+        merged.update(messages)
+    return merged
 
 
 def normalize_language(value: str | None, default: str = "zh-CN") -> str:

@@ -80,3 +80,10 @@ def test_normalize_language():
     assert normalize_language("zh-Hant-TW") == "zh-CN"
     assert normalize_language("EN-us") == "en"
     assert normalize_language("ja", default="en") == "en"
+
+
+def test_feature_catalogs_pair_up_between_languages():
+    from core.i18n import catalog_files
+
+    names = {lang: [p.name for p in catalog_files(lang)[1:]] for lang in ("en", "zh-CN")}
+    assert names["en"] == names["zh-CN"]
