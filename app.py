@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import sys
@@ -106,6 +107,21 @@ def create_wsgi(config: str | None = None):
     return create_dash(deployment.settings, engine, deployment.city, deployment.catalog, app_version()).server
 
 
+def ensure_demo_users(deployment: Deployment, sessions: sessionmaker[Session]) -> None:
+    """Demo configs only: make the listed accounts exist and say how to sign in with them."""
+    from store.users import ensure_demo_user
+
+    users = deployment.settings.auth.demo_users
+    if not users:
+        return
+    with sessions() as session:
+        for user in users:
+            ensure_demo_user(session, user.username, user.password, user.role)
+        session.commit()
+    listed = ", ".join(f"{u.role} {u.username} / {u.password}" for u in users)
+    print(f"demo accounts (sign in at /login): {listed}", flush=True)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ingest.scheduler import backfill_new_sources, build_scheduler
     from web.app_factory import create_dash
@@ -113,6 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     deployment = load_deployment(args.config)
     settings = deployment.settings
     engine, sessions = open_store(deployment)
+    ensure_demo_users(deployment, sessions)
     if settings.scheduler.mode == "inprocess":
         ctx = ingest_context(deployment, engine, sessions)
         backfill_new_sources(ctx)
@@ -187,6 +204,116 @@ def cmd_indicators(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_password(args: argparse.Namespace) -> str:
+    """From stdin for scripts, else asked twice without echo; never taken from the command line."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise SystemExit("the two passwords differ; nothing changed")
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from store import audit, users
+
+    deployment = load_deployment(args.config)
+    _, sessions = open_store(deployment)
+    with sessions() as session:
+        try:
+            if args.action == "add":
+                users.create_user(
+                    session, args.username, _new_password(args), args.role, args.name or "", args.department
+                )
+            elif args.action == "passwd":
+                users.set_password(session, args.username, _new_password(args))
+            elif args.action in ("disable", "enable"):
+                users.set_disabled(session, args.username, args.action == "disable")
+            elif args.action == "role":
+                users.set_role(session, args.username, args.role)
+            else:
+                for user in users.list_users(session):
+                    state = "disabled" if user.disabled else "active"
+                    department = user.department or "-"
+                    print(f"{user.username:20} {user.role:8} {state:8} {department:12} {user.display_name}")
+                return 0
+        except users.UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        audit.record(session, "cli", f"users.{args.action}", args.username, getattr(args, "role", "") or "")
+        session.commit()
+    print(f"{args.action}: {args.username} done")
+    return 0
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    from store import audit, users
+
+    deployment = load_deployment(args.config)
+    _, sessions = open_store(deployment)
+    with sessions() as session:
+        try:
+            if args.action == "add":
+                owner = None
+                if args.kind == "api":
+                    user = users.find_user(session, args.user or "")
+                    if user is None:
+                        raise users.UserError(f"an API token acts for a user: no user {args.user!r}")
+                    owner = user.id
+                token, plain = users.create_token(session, args.kind, args.name, owner)
+                print(f"token {token.id} ({args.kind}, {args.name}); shown once, keep it safe:\n{plain}")
+                if args.kind == "display":
+                    print(f"wall screen address: /screen?display={plain}")
+            elif args.action == "revoke":
+                if not users.revoke_token(session, args.id):
+                    raise users.UserError(f"no live token {args.id}")
+                print(f"token {args.id} revoked")
+            else:
+                for token in users.list_tokens(session):
+                    state = "revoked" if token.revoked_at else "live"
+                    print(f"{token.id:5} {token.kind:8} {state:8} {token.name}")
+                return 0
+        except users.UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        audit.record(session, "cli", f"tokens.{args.action}", str(getattr(args, "id", "") or args.name))
+        session.commit()
+    return 0
+
+
+def _account_commands(commands: argparse._SubParsersAction) -> None:
+    from core.settings import ROLES
+
+    accounts = commands.add_parser("users", help="user accounts: add, passwd, role, disable, enable, list")
+    actions = accounts.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add")
+    add.add_argument("username")
+    add.add_argument("--role", choices=ROLES, required=True)
+    add.add_argument("--name", help="display name")
+    add.add_argument("--department", help="the department the user works for")
+    passwd = actions.add_parser("passwd")
+    passwd.add_argument("username")
+    for parser_ in (add, passwd):
+        parser_.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    role = actions.add_parser("role")
+    role.add_argument("username")
+    role.add_argument("--role", choices=ROLES, required=True)
+    for name in ("disable", "enable"):
+        actions.add_parser(name).add_argument("username")
+    actions.add_parser("list").set_defaults(username="")
+    accounts.set_defaults(func=cmd_users)
+
+    tokens = commands.add_parser("tokens", help="display tokens for wall screens and API tokens")
+    token_actions = tokens.add_subparsers(dest="action", required=True)
+    add_token = token_actions.add_parser("add")
+    add_token.add_argument("kind", choices=("display", "api"))
+    add_token.add_argument("name", help="what the token is for, e.g. 'wall 1, duty room'")
+    add_token.add_argument("--user", help="the user an API token acts for")
+    token_actions.add_parser("revoke").add_argument("id", type=int)
+    token_actions.add_parser("list").set_defaults(name="")
+    tokens.set_defaults(func=cmd_tokens)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="citybrain", description="CityBrain Operations Center")
     root.add_argument("--config", help="deployment YAML (default: $CITYBRAIN_CONFIG or config/demo.yaml)")
@@ -205,6 +332,7 @@ def parser() -> argparse.ArgumentParser:
     indicators.add_argument("action", choices=["list"])
     indicators.add_argument("--json", action="store_true", help="machine-readable, for scripts")
     indicators.set_defaults(func=cmd_indicators)
+    _account_commands(commands)
     check = commands.add_parser("check-config", help="validate a deployment file")
     check.add_argument("file", nargs="?")
     check.set_defaults(func=cmd_check_config)

@@ -10,12 +10,14 @@ from indicators.catalog import DOMAINS
 from layouts.overview import DomainView, domain_sections, overview
 from store import queries
 from store.state import data_version
+from web.auth import current_clearance
 from web.language import request_language
 from web.runtime import WebRuntime
 
 
-def build_domains(runtime: WebRuntime, lang: str) -> list[DomainView]:
-    keys = [i.key for i in runtime.catalog if i.classification == "public"]
+def build_domains(runtime: WebRuntime, lang: str, classes: tuple[str, ...]) -> list[DomainView]:
+    """The indicators of the classifications the requester may see, by domain."""
+    keys = [i.key for i in runtime.catalog if i.classification in classes]
     latest = queries.latest(runtime.engine, keys)
     now = utcnow()
     domains = []
@@ -35,12 +37,14 @@ def register(app: Dash, runtime: WebRuntime) -> dict:
     default = runtime.settings.default_language
 
     @runtime.cache.memoize()
-    def cached_domains(version: int, lang: str) -> list[DomainView]:
-        return build_domains(runtime, lang)
+    def cached_domains(version: int, lang: str, classes: tuple[str, ...]) -> list[DomainView]:
+        return build_domains(runtime, lang, classes)
 
     def page(lang: str | None = None, **_query) -> object:
         lang = request_language(default, lang)
-        return overview(cached_domains(data_version(runtime.engine), lang), lang, refresh_ms)
+        return overview(
+            cached_domains(data_version(runtime.engine), lang, current_clearance()), lang, refresh_ms
+        )
 
     @app.callback(
         Output("overview-domains", "children"),
@@ -50,6 +54,6 @@ def register(app: Dash, runtime: WebRuntime) -> dict:
     )
     def refresh(_tick: int, lang: str):
         lang = request_language(default, lang)
-        return domain_sections(cached_domains(data_version(runtime.engine), lang), lang)
+        return domain_sections(cached_domains(data_version(runtime.engine), lang, current_clearance()), lang)
 
     return {"overview": page}

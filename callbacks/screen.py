@@ -13,6 +13,7 @@ from layouts.components import alert_list
 from layouts.screen import MapFrame, ScreenView, alert_counts, kpi_grid, screen
 from store import queries
 from store.state import data_version
+from web.auth import current_clearance, visible_indicators
 from web.language import request_language
 from web.runtime import WebRuntime
 
@@ -46,24 +47,29 @@ def map_frame(runtime: WebRuntime) -> MapFrame:
     )
 
 
-def build_view(runtime: WebRuntime, version: int, lang: str) -> ScreenView:
+def build_view(runtime: WebRuntime, version: int, lang: str, classes: tuple[str, ...]) -> ScreenView:
+    """The wall's view for one clearance: indicators it may not see are left out, alerts included."""
     settings = runtime.settings.screen
     engine = runtime.engine
     now = utcnow()
-    latest = queries.latest(engine, settings.kpis)
+    visible = visible_indicators(runtime, classes)
+    kpis = [key for key in settings.kpis if visible is None or key in visible]
+    latest = queries.latest(engine, kpis)
     choropleth = runtime.catalog[settings.choropleth]
-    station_keys = sorted(set(settings.stations_indicator.values()))
+    station_keys = sorted(
+        k for k in set(settings.stations_indicator.values()) if visible is None or k in visible
+    )
     return ScreenView(
         version=version,
-        kpis=[kpi_view(runtime, latest[key], lang, now) for key in settings.kpis],
+        kpis=[kpi_view(runtime, latest[key], lang, now) for key in kpis],
         choropleth_name=choropleth.name.get(lang),
         choropleth_unit=choropleth.unit,
         district_hideout=district_hideout(
             runtime, choropleth.key, queries.by_district(engine, choropleth.key), lang
         ),
         stations=station_features(runtime, queries.entity_values(engine, station_keys), lang),
-        alerts=alert_views(runtime, queries.open_alerts(engine, ALERTS_SHOWN), lang),
-        counts=queries.alert_counts(engine),
+        alerts=alert_views(runtime, queries.open_alerts(engine, ALERTS_SHOWN, visible), lang),
+        counts=queries.alert_counts(engine, visible),
         updated_text=local_text(now, runtime.settings.tz, "%H:%M:%S"),
     )
 
@@ -74,12 +80,14 @@ def register(app: Dash, runtime: WebRuntime) -> dict:
     default = runtime.settings.default_language
 
     @runtime.cache.memoize()
-    def cached_view(version: int, lang: str) -> ScreenView:
-        return build_view(runtime, version, lang)
+    def cached_view(version: int, lang: str, classes: tuple[str, ...]) -> ScreenView:
+        return build_view(runtime, version, lang, classes)
 
     def page(lang: str | None = None, **_query) -> object:
         lang = request_language(default, lang)
-        return screen(cached_view(data_version(runtime.engine), lang), frame, lang, refresh_ms)
+        return screen(
+            cached_view(data_version(runtime.engine), lang, current_clearance()), frame, lang, refresh_ms
+        )
 
     @app.callback(
         Output("screen-version", "data"),
@@ -101,7 +109,7 @@ def register(app: Dash, runtime: WebRuntime) -> dict:
             return (no_update,) * 6 + (
                 t("screen.updated", lang, time=local_text(utcnow(), runtime.settings.tz, "%H:%M:%S")),
             )
-        view = cached_view(version, lang)
+        view = cached_view(version, lang, current_clearance())
         return (
             version,
             kpi_grid(view, lang),

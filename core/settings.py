@@ -95,6 +95,47 @@ class ServerSettings(_Strict):
     debug: bool = False
 
 
+ROLES = ("viewer", "officer", "admin")
+Role = Literal["viewer", "officer", "admin"]
+Classification = Literal["public", "internal", "restricted"]
+
+
+class DemoUser(_Strict):
+    username: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    password: str = Field(min_length=8)
+    role: Role
+
+
+class AuthSettings(_Strict):
+    """Who may see and do what. A production config keeps `anonymous` off: every page needs sign-in."""
+
+    anonymous: bool = Field(default=False, description="visitors not signed in may view public indicators")
+    clearance: dict[Classification, list[str]] = Field(
+        default_factory=lambda: {
+            "public": ["anonymous", "display", *ROLES],
+            "internal": ["display", *ROLES],
+            "restricted": ["officer", "admin"],
+        },
+        description="data classification -> the roles (and 'anonymous', 'display') that may see it",
+    )
+    session_hours: float = Field(default=12, gt=0)
+    secure_cookie: bool = Field(default=False, description="behind HTTPS: never send the cookie in clear")
+    throttle_after: int = Field(default=3, ge=1, description="failed sign-ins before each attempt is slowed")
+    demo_users: list[DemoUser] = Field(
+        default_factory=list, description="demo only: created on start and printed on the console"
+    )
+
+    @field_validator("clearance")
+    @classmethod
+    def _known_roles(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        known = {"anonymous", "display", *ROLES}
+        for level, roles in value.items():
+            unknown = sorted(set(roles) - known)
+            if unknown:
+                raise ValueError(f"{level}: unknown roles {unknown} (known: {sorted(known)})")
+        return value
+
+
 class SchedulerSettings(_Strict):
     mode: Literal["inprocess", "external"] = "inprocess"
     backfill: float = Field(default=7 * 86400, description="history fetched on a source's first run")
@@ -149,6 +190,7 @@ class Settings(_Strict):
     server: ServerSettings = ServerSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     map: MapSettings = MapSettings()
+    auth: AuthSettings = AuthSettings()
     screen: ScreenSettings
     indicator_catalogs: list[Path] = Field(default_factory=list)
     composite_weights: dict[str, float] = Field(
@@ -171,6 +213,15 @@ class Settings(_Strict):
             if source.id in seen:
                 raise ValueError(f"source id {source.id!r} is used twice")
             seen.add(source.id)
+        return self
+
+    @model_validator(mode="after")
+    def _signed_sessions_need_a_secret(self) -> Settings:
+        if not self.auth.anonymous and not self.server.secret_key:
+            raise ValueError(
+                "server.secret_key: required when sign-in is required (auth.anonymous is false); "
+                "set CITYBRAIN_SECRET_KEY so every worker signs sessions with the same key"
+            )
         return self
 
     @property
@@ -215,6 +266,8 @@ def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
 def _describe(error: dict[str, Any]) -> str:
     where = ".".join(str(part) for part in error["loc"]) or "(top level)"
     message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
     if error["type"] in ("missing",):
         return f"{where}: missing (required)"
     if error["type"] == "extra_forbidden":

@@ -14,6 +14,7 @@ PAGES = (
     # path, module name, title key
     ("/screen", "screen", "nav.screen"),
     ("/", "overview", "nav.overview"),
+    ("/login", "login", "nav.login"),
 )
 
 

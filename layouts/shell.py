@@ -10,7 +10,7 @@ from core.i18n import t
 NAV = (("/screen", "nav.screen"), ("/", "nav.overview"))
 
 
-def header(city_name: str, timezone: str, lang: str) -> html.Header:
+def header(city_name: str, timezone: str, lang: str, user_area: html.Div) -> html.Header:
     return html.Header(
         [
             html.Div(
@@ -28,6 +28,7 @@ def header(city_name: str, timezone: str, lang: str) -> html.Header:
             html.Div(
                 [
                     html.Time(id="clock", className="clock", **{"data-tz": timezone}),
+                    user_area,
                     html.Div(
                         [
                             html.Button(
@@ -55,12 +56,12 @@ def header(city_name: str, timezone: str, lang: str) -> html.Header:
     )
 
 
-def shell(city_name: str, timezone: str, lang: str) -> html.Div:
+def shell(city_name: str, timezone: str, lang: str, user_area: html.Div) -> html.Div:
     return html.Div(
         [
             dcc.Interval(id="clock-tick", interval=1000),
             dcc.Store(id="ui-lang", data=lang),
-            header(city_name, timezone, lang),
+            header(city_name, timezone, lang, user_area),
             html.Main(dash.page_container, className="page"),
         ],
         className="app theme-dark",

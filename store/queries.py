@@ -7,6 +7,7 @@ every function here can be memoized on the data version.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -175,16 +176,22 @@ def entity_values(engine: Engine, keys: list[str]) -> dict[str, dict[str, Entity
     return dict(result)
 
 
-def open_alerts(engine: Engine, limit: int = 50) -> list[AlertRow]:
-    """Open alerts (active or acknowledged), the most severe and newest first."""
+def open_alerts(engine: Engine, limit: int = 50, indicators: Collection[str] | None = None) -> list[AlertRow]:
+    """Open alerts (active or acknowledged), the most severe and newest first.
+
+    `indicators` limits them to what the requester may see (None: every indicator).
+    """
+    query = (
+        select(Alert, Series.indicator_key, Series.entity)
+        .join(Series, Series.id == Alert.series_id)
+        .where(Alert.state.in_(OPEN_STATES))
+        .order_by(Alert.severity.desc(), Alert.opened_at.desc())
+        .limit(limit)
+    )
+    if indicators is not None:
+        query = query.where(Series.indicator_key.in_(sorted(indicators)))
     with Session(engine) as session:
-        rows = session.execute(
-            select(Alert, Series.indicator_key, Series.entity)
-            .join(Series, Series.id == Alert.series_id)
-            .where(Alert.state.in_(OPEN_STATES))
-            .order_by(Alert.severity.desc(), Alert.opened_at.desc())
-            .limit(limit)
-        ).all()
+        rows = session.execute(query).all()
     return [
         AlertRow(
             id=row.Alert.id,
@@ -202,13 +209,15 @@ def open_alerts(engine: Engine, limit: int = 50) -> list[AlertRow]:
     ]
 
 
-def alert_counts(engine: Engine) -> dict[int, int]:
-    """Open alerts per severity."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(Alert.severity, func.count()).where(Alert.state.in_(OPEN_STATES)).group_by(Alert.severity)
+def alert_counts(engine: Engine, indicators: Collection[str] | None = None) -> dict[int, int]:
+    """Open alerts per severity, of the indicators the requester may see (None: all)."""
+    query = select(Alert.severity, func.count()).where(Alert.state.in_(OPEN_STATES)).group_by(Alert.severity)
+    if indicators is not None:
+        query = query.join(Series, Series.id == Alert.series_id).where(
+            Series.indicator_key.in_(sorted(indicators))
         )
-        return dict(rows.all())
+    with engine.connect() as connection:
+        return dict(connection.execute(query).all())
 
 
 @dataclass(frozen=True)

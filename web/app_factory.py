@@ -8,6 +8,7 @@ from dash import Dash
 from flask import Flask
 from sqlalchemy import Engine
 
+from callbacks import login as login_callbacks
 from callbacks import overview as overview_callbacks
 from callbacks import screen as screen_callbacks
 from callbacks import shell as shell_callbacks
@@ -15,8 +16,10 @@ from core.city import City
 from core.i18n import t
 from core.settings import REPO_ROOT, Settings
 from indicators.catalog import Catalog
+from layouts.login import user_menu
 from layouts.pages import not_found, register_pages
 from layouts.shell import shell
+from web import auth
 from web.cache import make_cache
 from web.health import register_health
 from web.language import request_language
@@ -43,10 +46,23 @@ def create_dash(settings: Settings, engine: Engine, city: City, catalog: Catalog
     def city_name() -> str:
         return settings.city.name.get(request_language(default))
 
-    providers = screen_callbacks.register(app, runtime) | overview_callbacks.register(app, runtime)
+    auth.install(server, runtime)
+
+    def user_area(lang: str) -> object:
+        identity = auth.current_identity()
+        name = identity.name if identity.role != "anonymous" else None
+        return user_menu(name, identity.role, auth.csrf_token(), lang)
+
+    providers = (
+        screen_callbacks.register(app, runtime)
+        | overview_callbacks.register(app, runtime)
+        | login_callbacks.register(app, runtime)
+    )
     providers["not_found"] = lambda **_kw: not_found(request_language(default))
     register_pages(providers, lambda key: f"{t(key, request_language(default))} · {city_name()}")
     shell_callbacks.register(app)
-    app.layout = lambda: shell(city_name(), settings.city.timezone, request_language(default))
+    app.layout = lambda: shell(
+        city_name(), settings.city.timezone, request_language(default), user_area(request_language(default))
+    )
     register_health(server, runtime)
     return app
