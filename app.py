@@ -3,10 +3,12 @@
     citybrain [run]               migrate, backfill new sources, start the scheduler (in-process
                                   unless the config says external) and serve the web app
     citybrain scheduler           run only the scheduler (one per deployment, beside web workers)
-    citybrain ingest SOURCE_ID    run one source once and print its counts
+    citybrain ingest SOURCE_ID [--from FILE_OR_RANGE]  run one source once, or replay history
     citybrain db upgrade          apply the schema migrations
     citybrain check-config [FILE] validate a deployment file; exit 1 listing every problem
     citybrain indicators list [--json]  the effective indicator catalog
+    citybrain users ... / tokens ...    accounts, wall-screen display tokens and API tokens
+    citybrain regions import (--adcode CODE | FILE) [--out PATH]  write a city's boundary file
 
 `python app.py ...` is the same as `citybrain ...`. For gunicorn: `gunicorn 'app:create_wsgi()'`.
 """
@@ -161,12 +163,42 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     deployment = load_deployment(args.config)
     engine, sessions = open_store(deployment)
-    result = run_source(ingest_context(deployment, engine, sessions), args.source_id)
+    ctx = ingest_context(deployment, engine, sessions)
+    if args.replay_from:
+        return _replay(ctx, args.source_id, args.replay_from)
+    result = run_source(ctx, args.source_id)
     print(
         f"{result.source_id}: {result.status} fetched={result.fetched} accepted={result.accepted} "
         f"rejected={result.rejected}" + (f" error={result.error}" if result.error else "")
     )
     return 0 if result.status in ("ok", "partial") else 1
+
+
+def _replay(ctx: IngestContext, source_id: str, spec: str) -> int:
+    from tqdm import tqdm
+
+    from ingest.replay import ReplayError, replay
+
+    with tqdm(desc=f"replay {source_id}", unit="run") as bar:
+
+        def advance(done: int, total: int, result) -> None:
+            bar.total = total
+            bar.update(1)
+            bar.set_postfix(accepted=result.accepted, rejected=result.rejected, status=result.status)
+
+        try:
+            results = replay(ctx, source_id, spec, advance)
+        except ReplayError as exc:
+            bar.close()
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    failed = [r for r in results if r.status not in ("ok", "partial")]
+    print(
+        f"{source_id}: {len(results)} run(s), fetched={sum(r.fetched for r in results)} "
+        f"accepted={sum(r.accepted for r in results)} rejected={sum(r.rejected for r in results)}"
+        + (f", {len(failed)} failed: {failed[0].error}" if failed else "")
+    )
+    return 1 if failed else 0
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -324,6 +356,13 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("scheduler", help="run only the scheduler").set_defaults(func=cmd_scheduler)
     ingest = commands.add_parser("ingest", help="run one source once")
     ingest.add_argument("source_id")
+    ingest.add_argument(
+        "--from",
+        dest="replay_from",
+        metavar="FILE_OR_RANGE",
+        help="replay history: a file or folder the source's adapter reads, or a range such as 7d or "
+        "2026-11-01..2026-11-20 (city time); the live feed's position is kept",
+    )
     ingest.set_defaults(func=cmd_ingest)
     db = commands.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
@@ -333,6 +372,9 @@ def parser() -> argparse.ArgumentParser:
     indicators.add_argument("--json", action="store_true", help="machine-readable, for scripts")
     indicators.set_defaults(func=cmd_indicators)
     _account_commands(commands)
+    from datasources import regions_cli
+
+    regions_cli.add_arguments(commands)
     check = commands.add_parser("check-config", help="validate a deployment file")
     check.add_argument("file", nargs="?")
     check.set_defaults(func=cmd_check_config)

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from notify.settings import NotificationSettings
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "config" / "demo.yaml"
 LANGUAGES = ("zh-CN", "en")
@@ -136,6 +138,17 @@ class AuthSettings(_Strict):
         return value
 
 
+class DeskSettings(_Strict):
+    """Overrides of store.desk.OVERDUE_AFTER: how long an open alert of a level may wait (考核)."""
+
+    overdue_after: dict[Literal["blue", "yellow", "orange", "red"], float] = Field(default_factory=dict)
+
+    @field_validator("overdue_after", mode="before")
+    @classmethod
+    def _durations(cls, value: Any) -> dict:
+        return {key: parse_duration(duration) for key, duration in (value or {}).items()}
+
+
 class SchedulerSettings(_Strict):
     mode: Literal["inprocess", "external"] = "inprocess"
     backfill: float = Field(default=7 * 86400, description="history fetched on a source's first run")
@@ -191,6 +204,8 @@ class Settings(_Strict):
     scheduler: SchedulerSettings = SchedulerSettings()
     map: MapSettings = MapSettings()
     auth: AuthSettings = AuthSettings()
+    desk: DeskSettings = DeskSettings()
+    notifications: NotificationSettings = NotificationSettings()
     screen: ScreenSettings
     indicator_catalogs: list[Path] = Field(default_factory=list)
     composite_weights: dict[str, float] = Field(

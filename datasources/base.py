@@ -45,7 +45,11 @@ class Options(BaseModel):
 
 @runtime_checkable
 class Adapter(Protocol):
-    """A configured datasource. `backfills` says whether fetch can replay an arbitrary past window."""
+    """A configured datasource. `backfills` says whether fetch can replay an arbitrary past window.
+
+    An adapter that reads files may also offer a classmethod `replay_options(path) -> dict`: the
+    option overrides that point it at another file, for `citybrain ingest SOURCE --from FILE`.
+    """
 
     Options: ClassVar[type[Options]]
     backfills: ClassVar[bool]

@@ -7,10 +7,15 @@ pipeline, the staleness sweep, the tests and the benchmark.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
+
+import numpy as np
 
 from core.i18n import t
 from core.levels import level
@@ -19,6 +24,7 @@ from indicators.catalog import AnomalyRule, ForecastRule, Indicator, NoDataRule,
 from indicators.rules import Point, Verdict
 
 LOOKBACK_MARGIN = 2
+TIME, VALUE = itemgetter(0), itemgetter(1)
 
 
 @dataclass(frozen=True)
@@ -70,13 +76,12 @@ def _kind(before: int, after: int) -> str:
 
 def _verdict(
     indicator: Indicator,
-    rule_key: str,
+    kind: str,
     points: Sequence[Point],
     index: int,
     current: int,
     history: Sequence[Point],
 ) -> Verdict:
-    kind = rule_type(rule_key)
     if kind == "threshold":
         return rules.threshold(indicator.thresholds, points, index, current)
     rule = next(r for r in indicator.rules if r.type == kind)
@@ -86,6 +91,130 @@ def _verdict(
         return rules.forecast(indicator, rule, points, index, current)
     at, value = points[index]
     return rules.anomaly(indicator, rule, history, at, value, current)
+
+
+class SeriesWindow(NamedTuple):
+    """One series to judge: the lookback window followed by the new points (time-ordered), where
+    the new points start, each rule's open-alert severity, and the long past an anomaly rule
+    compares with."""
+
+    points: Sequence[Point]
+    first_new: int
+    open_severity: dict[str, int]
+    history: Sequence[Point] = ()
+
+
+class Evaluator:
+    """One indicator's rules, prepared once per batch: judging a series then costs only the judging.
+
+    A rule with no open alert is first put to an exact pre-check: most series of a batch are far
+    from every level and have no gap, and the answer "nothing" then needs no per-point judgement
+    (`quiet`); the forecast's trend is fitted for all the batch's series at once
+    (`_calm_forecasts`). Exact, never a guess: a pre-check says "nothing" only where the rule's
+    full evaluation (`rule_transitions`) finds no transition; tests/unit/test_quiet_rules.py
+    compares the two on random windows.
+    """
+
+    def __init__(self, indicator: Indicator):
+        self.indicator = indicator
+        self.keys = [(key, rule_type(key)) for key in indicator.rule_keys()]
+        thresholds = indicator.thresholds
+        self.above = thresholds is not None and thresholds.direction == "above"
+        self.mildest = thresholds.limits()[0][1] if thresholds else None
+        self.rate = next((r for r in indicator.rules if isinstance(r, RateRule)), None)
+        self.forecast = next((r for r in indicator.rules if isinstance(r, ForecastRule)), None)
+        self.anomaly = anomaly_rule(indicator)
+        nodata = nodata_rule(indicator)
+        self.silence = timedelta(seconds=nodata.after * indicator.cadence) if nodata else None
+
+    def evaluate(self, series: SeriesWindow) -> list[Transition]:
+        """Judge points[first_new:] under every rule, each from its open alert's severity."""
+        return self.evaluate_many([series])[0]
+
+    def evaluate_many(self, batch: Sequence[SeriesWindow]) -> list[list[Transition]]:
+        """`evaluate` for many series of this indicator."""
+        calm = self._calm_forecasts(batch) if self.forecast else set()
+        return [self._judge(series, number in calm) for number, series in enumerate(batch)]
+
+    def _judge(self, series: SeriesWindow, calm_forecast: bool) -> list[Transition]:
+        points, first_new, open_severity, history = series
+        found: list[Transition] = []
+        if first_new >= len(points):
+            return found
+        new = points[first_new:]
+        for rule_key, kind in self.keys:
+            current = open_severity.get(rule_key, 0) if open_severity else 0
+            if current:
+                quiet = False
+            elif kind == "forecast":
+                quiet = calm_forecast
+            else:
+                quiet = self.quiet(kind, points, first_new, new)
+            if not quiet:
+                found += rule_transitions(self.indicator, rule_key, points, first_new, current, history)
+        return found
+
+    def quiet(self, kind: str, points: Sequence[Point], first_new: int, new: Sequence[Point]) -> bool:
+        """True only when the rule, with no open alert, cannot change at any new point
+        (`new` = points[first_new:]).
+
+        - threshold: entering any level needs its limit reached at the point judged, and the
+          mildest limit is reached first; no new point reaching it, no level;
+        - rate: the change a point shows is at most the newest extreme minus the window's
+          opposite extreme (float subtraction is monotone, so the bound holds as computed);
+        - nodata: no new point follows a silence longer than the limit.
+        Each comparison answers False for a NaN, that is "not quiet". Anomaly rules are always
+        judged in full; forecasts in `_calm_forecasts`.
+        """
+        if kind == "threshold":
+            if self.above:
+                return max(map(VALUE, new)) < self.mildest
+            return min(map(VALUE, new)) > self.mildest
+        if kind == "rate":
+            change = self.rate.change
+            if change > 0:
+                return max(map(VALUE, new)) - min(map(VALUE, points)) < change
+            return min(map(VALUE, new)) - max(map(VALUE, points)) > change
+        if kind == "nodata":
+            limit = self.silence
+            if first_new == len(points) - 1:
+                return first_new == 0 or new[0][0] - points[first_new - 1][0] <= limit
+            return all(
+                points[i][0] - points[i - 1][0] <= limit for i in range(max(first_new, 1), len(points))
+            )
+        return False
+
+    def _calm_forecasts(self, batch: Sequence[SeriesWindow]) -> set[int]:
+        """The series (by position) whose forecast, with no open alert, fires at no new point.
+
+        Windows too short or already at the target cannot fire; the others' trends are fitted
+        all at once, grouped by window length, with the same float operations as the rule. The
+        series of a batch mostly share their observation times: each distinct run of times is
+        turned into seconds once.
+        """
+        rule, key = self.forecast, f"{self.indicator.key}:forecast"
+        thresholds, limit = self.indicator.thresholds, rules.forecast_limit(self.indicator, rule)
+        calm: set[int] = set()
+        fits: dict[int, list[tuple[int, list[float], list[float]]]] = defaultdict(list)
+        seconds: dict[tuple[datetime, ...], list[float]] = {}
+        for number, (points, first_new, open_severity, _) in enumerate(batch):
+            if open_severity.get(key):
+                continue
+            calm.add(number)
+            for index in range(first_new, len(points)):
+                window = rules.forecast_window(rule, points, index)
+                if len(window) < rule.min_points or thresholds.reaches(points[index][1], limit):
+                    continue
+                times = tuple(map(TIME, window))
+                if times not in seconds:
+                    seconds[times] = rules.window_seconds(window)
+                fits[len(window)].append((number, seconds[times], list(map(VALUE, window))))
+        for rows in fits.values():
+            times = np.array([times for _, times, _ in rows])
+            values = np.array([values for _, _, values in rows])
+            fires = rules.forecast_may_fire(self.indicator, rule, times, values)
+            calm.difference_update(number for (number, _, _), fire in zip(rows, fires, strict=True) if fire)
+        return calm
 
 
 def evaluate_series(
@@ -99,32 +228,41 @@ def evaluate_series(
 
     `points` holds the lookback window followed by the new points, time-ordered; `history` the
     long past an anomaly rule compares with. A no-data alert resolves at the first new point.
+    A batch prepares one `Evaluator` per indicator instead.
     """
-    found: list[Transition] = []
-    if first_new >= len(points):
-        return found
-    for rule_key in indicator.rule_keys():
-        current = open_severity.get(rule_key, 0)
-        if rule_type(rule_key) == "nodata":
-            found += _gaps(indicator, rule_key, points, first_new, current)
-            continue
-        for index in range(first_new, len(points)):
-            verdict = _verdict(indicator, rule_key, points, index, current, history)
-            if verdict.severity != current:
-                at, value = points[index]
-                found.append(
-                    Transition(
-                        rule_key,
-                        _kind(current, verdict.severity),
-                        at,
-                        current,
-                        verdict.severity,
-                        value,
-                        verdict.facts,
-                        verdict.predicted_at,
-                    )
+    return Evaluator(indicator).evaluate(SeriesWindow(points, first_new, open_severity, history))
+
+
+def rule_transitions(
+    indicator: Indicator,
+    rule_key: str,
+    points: Sequence[Point],
+    first_new: int,
+    current: int,
+    history: Sequence[Point] = (),
+) -> list[Transition]:
+    """The full evaluation of one rule: every new point judged in turn from `current`."""
+    kind = rule_type(rule_key)
+    if kind == "nodata":
+        return _gaps(indicator, rule_key, points, first_new, current)
+    found = []
+    for index in range(first_new, len(points)):
+        verdict = _verdict(indicator, kind, points, index, current, history)
+        if verdict.severity != current:
+            at, value = points[index]
+            found.append(
+                Transition(
+                    rule_key,
+                    _kind(current, verdict.severity),
+                    at,
+                    current,
+                    verdict.severity,
+                    value,
+                    verdict.facts,
+                    verdict.predicted_at,
                 )
-                current = verdict.severity
+            )
+            current = verdict.severity
     return found
 
 

@@ -12,10 +12,17 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import combinations
+from operator import itemgetter
+
+import numpy as np
+from numpy.typing import NDArray
 
 from indicators.catalog import AnomalyRule, ForecastRule, Indicator, RateRule, Thresholds, severity_of
 
 Point = tuple[datetime, float]
+TIME = itemgetter(0)
+SAFE_MAGNITUDE = 1e150
 RATE_CLEAR_SHARE = 0.5
 FORECAST_CLEAR_FACTOR = 1.25
 ANOMALY_CLEAR_SHARE = 0.7
@@ -72,7 +79,7 @@ def rate(rule: RateRule, points: Sequence[Point], index: int, current: int) -> V
     """A rise (or fall) of `change` within `within`; stays while at least half of it remains."""
     at, value = points[index]
     earliest = at - timedelta(seconds=rule.within)
-    window = [v for t, v in points[: index + 1] if t >= earliest]
+    window = [v for _, v in points[bisect.bisect_left(points, earliest, hi=index, key=TIME) : index + 1]]
     if len(window) < 2:
         return Verdict(0, {"value": value})
     moved = value - (min(window) if rule.change > 0 else max(window))
@@ -85,19 +92,50 @@ def rate(rule: RateRule, points: Sequence[Point], index: int, current: int) -> V
 def theil_sen(times: Sequence[float], values: Sequence[float]) -> tuple[float, float]:
     """Robust slope (median of pairwise slopes) and intercept: one outlier cannot fake a trend.
 
-    Plain Python: windows hold a dozen points, where numpy's call overhead costs more than the sums.
+    Plain Python for one window: a dozen points, where numpy's call overhead costs more than the
+    sums. Many windows at once: `theil_sen_rows`.
     """
-    n = len(times)
-    slopes = [
-        (values[j] - values[i]) / (times[j] - times[i])
-        for i in range(n)
-        for j in range(i + 1, n)
-        if times[j] > times[i]
-    ]
+    pairs = list(zip(times, values, strict=True))
+    slopes = [(vj - vi) / (tj - ti) for (ti, vi), (tj, vj) in combinations(pairs, 2) if tj > ti]
     if not slopes:
         return 0.0, statistics.median(values)
     slope = statistics.median(slopes)
-    return slope, statistics.median(v - slope * t for t, v in zip(times, values, strict=True))
+    return slope, statistics.median([v - slope * t for t, v in pairs])
+
+
+def _median_rows(rows: NDArray[np.float64]) -> NDArray[np.float64]:
+    """`statistics.median` of each row: the middle of the sorted row, or (a + b) / 2 of the two."""
+    ordered = np.sort(rows, axis=1)
+    middle = ordered.shape[1] // 2
+    if ordered.shape[1] % 2:
+        return ordered[:, middle]
+    return (ordered[:, middle - 1] + ordered[:, middle]) / 2
+
+
+def theil_sen_rows(
+    times: NDArray[np.float64], values: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """`theil_sen` of each row (windows of one length, times strictly increasing) for thousands
+    of series at once. The same float operations as `theil_sen`, so each row's slope and
+    intercept equal its result bit for bit."""
+    first, second = np.triu_indices(times.shape[1], 1)
+    slope = _median_rows((values[:, second] - values[:, first]) / (times[:, second] - times[:, first]))
+    return slope, _median_rows(values - slope[:, None] * times)
+
+
+def forecast_limit(indicator: Indicator, rule: ForecastRule) -> float:
+    return indicator.thresholds.limit(severity_of(rule.target))
+
+
+def forecast_window(rule: ForecastRule, points: Sequence[Point], index: int) -> Sequence[Point]:
+    """The points the trend is fitted on: those within `window` up to the judged one."""
+    earliest = points[index][0] - timedelta(seconds=rule.window)
+    return points[bisect.bisect_left(points, earliest, hi=index, key=TIME) : index + 1]
+
+
+def window_seconds(window: Sequence[Point]) -> list[float]:
+    origin = window[0][0]
+    return [(t - origin).total_seconds() for t, _ in window]
 
 
 def forecast(
@@ -106,13 +144,11 @@ def forecast(
     """Will the robust trend of the recent window cross the target level within the horizon?"""
     thresholds = indicator.thresholds
     at, value = points[index]
-    limit = thresholds.limit(severity_of(rule.target))
-    earliest = at - timedelta(seconds=rule.window)
-    window = [(t, v) for t, v in points[: index + 1] if t >= earliest]
+    limit = forecast_limit(indicator, rule)
+    window = forecast_window(rule, points, index)
     if len(window) < rule.min_points or thresholds.reaches(value, limit):
         return Verdict(0, {"value": value})
-    origin = window[0][0]
-    times = [(t - origin).total_seconds() for t, _ in window]
+    times = window_seconds(window)
     slope, intercept = theil_sen(times, [v for _, v in window])
     worsening = slope > 0 if thresholds.direction == "above" else slope < 0
     if not worsening:
@@ -132,6 +168,28 @@ def forecast(
         "predicted_at": predicted,
     }
     return Verdict(severity_of(rule.level), facts, predicted)
+
+
+def forecast_may_fire(
+    indicator: Indicator, rule: ForecastRule, times: NDArray[np.float64], values: NDArray[np.float64]
+) -> NDArray[np.bool_]:
+    """`forecast` from no open alert over many windows at once (rows of one length; the caller has
+    already dropped windows too short or already at the target): False where it cannot fire.
+
+    Rows where the plain-Python rule could differ are answered True, so the caller judges them in
+    full: times not strictly increasing (the rule skips pairs of equal times), or values not
+    finite or so large that differences overflow (NaN sorts differently in numpy and Python).
+    """
+    increasing = (np.diff(times, axis=1) > 0).all(axis=1)
+    regular = increasing & (np.abs(values) < SAFE_MAGNITUDE).all(axis=1)
+    may_fire = ~regular
+    slope, intercept = theil_sen_rows(times[regular], values[regular])
+    fitted = intercept + slope * times[regular, -1]
+    with np.errstate(all="ignore"):
+        seconds = (forecast_limit(indicator, rule) - fitted) / slope
+    worsening = slope > 0 if indicator.thresholds.direction == "above" else slope < 0
+    may_fire[regular] = worsening & (seconds > 0) & (seconds <= rule.horizon)
+    return may_fire
 
 
 def baseline(history: Sequence[Point], at: datetime, rule: AnomalyRule) -> list[float]:

@@ -38,7 +38,10 @@ def parse_time(value: object, zone: ZoneInfo) -> datetime:
     if isinstance(value, datetime):
         return as_utc(value, zone)
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return as_utc(datetime.fromtimestamp(value, ZoneInfo("UTC")))
+        try:
+            return as_utc(datetime.fromtimestamp(value, ZoneInfo("UTC")))
+        except (OverflowError, OSError, ValueError):
+            raise _Invalid("observed_at", f"epoch seconds out of range: {value!r}") from None
     if isinstance(value, str) and value.strip():
         text = value.strip().replace("Z", "+00:00")
         try:

@@ -55,7 +55,26 @@ class IngestContext:
         with self._lock:
             cached = self._adapters.get(source.id)
             if cached is None or cached[0] != signature:
-                context = AdapterContext(self.city, self.catalog, self.settings.tz, source.id)
-                cached = (signature, build(source.type, source.options, context))
+                if cached is not None:
+                    close_adapter(cached[1])
+                cached = (signature, self.build_adapter(source))
                 self._adapters[source.id] = cached
             return cached[1]
+
+    def close(self) -> None:
+        """Stop what adapters hold open (an MQTT subscription's network loop) on shutdown."""
+        with self._lock:
+            for _, adapter in self._adapters.values():
+                close_adapter(adapter)
+            self._adapters.clear()
+
+    def build_adapter(self, source: Source, options: dict | None = None) -> Adapter:
+        """A fresh adapter of the source, with its options overridden by `options` (for replays)."""
+        context = AdapterContext(self.city, self.catalog, self.settings.tz, source.id)
+        return build(source.type, {**source.options, **(options or {})}, context)
+
+
+def close_adapter(adapter: Adapter) -> None:
+    close = getattr(adapter, "close", None)
+    if callable(close):
+        close()

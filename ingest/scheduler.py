@@ -22,11 +22,14 @@ from datasources.registry import adapter_class
 from ingest.context import IngestContext
 from ingest.pipeline import backfill, run_source
 from ingest.sweep import sweep_stale
+from notify.dispatch import Outcome, run_escalation, run_outbox
 from store.models import Source
-from store.state import beat
+from store.state import beat, run_requests, take_run_request
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY = 60
+ESCALATION_EVERY = 60
+RUN_REQUEST_EVERY = 3
 
 
 def _heartbeat(ctx: IngestContext) -> None:
@@ -40,6 +43,19 @@ def _sweep(ctx: IngestContext) -> None:
         log.info("staleness sweep: %d no-data alert(s) opened", opened)
 
 
+def _log_outcome(job: str, outcome: Outcome) -> None:
+    if outcome.sent or outcome.retrying or outcome.failed:
+        log.info("%s: sent=%d retrying=%d failed=%d", job, outcome.sent, outcome.retrying, outcome.failed)
+
+
+def _notify(ctx: IngestContext) -> None:
+    _log_outcome("notifications", run_outbox(ctx))
+
+
+def _escalate(ctx: IngestContext) -> None:
+    _log_outcome("escalation", run_escalation(ctx))
+
+
 def _run_job(ctx: IngestContext, source_id: str) -> None:
     result = run_source(ctx, source_id)
     log.info(
@@ -51,6 +67,19 @@ def _run_job(ctx: IngestContext, source_id: str) -> None:
         result.rejected,
         f" error={result.error}" if result.error else "",
     )
+
+
+def _pick_up_run_requests(ctx: IngestContext, scheduler: BaseScheduler) -> None:
+    """An admin's "run now" from the sources console: bring the source's next run forward."""
+    pending = run_requests(ctx.engine)
+    for source_id, (_when, by) in pending.items():
+        with ctx.sessions() as session:
+            claimed = take_run_request(session, source_id)
+            session.commit()
+        job = scheduler.get_job(f"source:{source_id}")
+        if claimed and job is not None:
+            log.info("source %s: run requested by %s", source_id, by)
+            job.modify(next_run_time=utcnow())
 
 
 def backfill_new_sources(ctx: IngestContext, show_progress: bool = True) -> None:
@@ -92,6 +121,13 @@ def build_scheduler(ctx: IngestContext, blocking: bool = False) -> BaseScheduler
         next_run_time=utcnow(),
     )
     scheduler.add_job(_sweep, IntervalTrigger(seconds=SWEEP_EVERY), args=[ctx], id="staleness-sweep")
+    requests = IntervalTrigger(seconds=RUN_REQUEST_EVERY)
+    scheduler.add_job(_pick_up_run_requests, requests, args=[ctx, scheduler], id="run-requests")
+    notifications = ctx.settings.notifications
+    if notifications.active:
+        every = IntervalTrigger(seconds=notifications.dispatch_every)
+        scheduler.add_job(_notify, every, args=[ctx], id="notifications")
+        scheduler.add_job(_escalate, IntervalTrigger(seconds=ESCALATION_EVERY), args=[ctx], id="escalation")
     for source in ctx.settings.sources:
         if source.enabled:
             scheduler.add_job(

@@ -14,6 +14,9 @@ PAGES = (
     # path, module name, title key
     ("/screen", "screen", "nav.screen"),
     ("/", "overview", "nav.overview"),
+    ("/sources", "sources", "nav.sources"),
+    ("/alerts", "alerts", "nav.alerts"),
+    ("/departments", "departments", "nav.departments"),
     ("/login", "login", "nav.login"),
 )
 

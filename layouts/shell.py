@@ -8,9 +8,12 @@ from dash import dcc, html
 from core.i18n import t
 
 NAV = (("/screen", "nav.screen"), ("/", "nav.overview"))
+OFFICER_NAV = (("/alerts", "nav.alerts"), ("/departments", "nav.departments"), ("/sources", "nav.sources"))
 
 
-def header(city_name: str, timezone: str, lang: str, user_area: html.Div) -> html.Header:
+def header(
+    city_name: str, timezone: str, lang: str, user_area: html.Div, nav: tuple[tuple[str, str], ...] = NAV
+) -> html.Header:
     return html.Header(
         [
             html.Div(
@@ -21,7 +24,7 @@ def header(city_name: str, timezone: str, lang: str, user_area: html.Div) -> htm
                 className="brand",
             ),
             html.Nav(
-                [dcc.Link(t(key, lang), href=path, className="nav-link") for path, key in NAV],
+                [dcc.Link(t(key, lang), href=path, className="nav-link") for path, key in nav],
                 className="nav",
                 **{"aria-label": t("nav.label", lang)},
             ),
@@ -56,12 +59,14 @@ def header(city_name: str, timezone: str, lang: str, user_area: html.Div) -> htm
     )
 
 
-def shell(city_name: str, timezone: str, lang: str, user_area: html.Div) -> html.Div:
+def shell(
+    city_name: str, timezone: str, lang: str, user_area: html.Div, nav: tuple[tuple[str, str], ...] = NAV
+) -> html.Div:
     return html.Div(
         [
             dcc.Interval(id="clock-tick", interval=1000),
             dcc.Store(id="ui-lang", data=lang),
-            header(city_name, timezone, lang, user_area),
+            header(city_name, timezone, lang, user_area, nav),
             html.Main(dash.page_container, className="page"),
         ],
         className="app theme-dark",

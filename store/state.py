@@ -45,3 +45,32 @@ def last_heartbeat(engine: Engine) -> datetime | None:
     with engine.connect() as connection:
         value = connection.execute(select(AppState.value).where(AppState.key == HEARTBEAT)).scalar()
     return datetime.fromisoformat(value) if value else None
+
+
+RUN_REQUEST = "run_request:"
+
+
+def request_run(session: Session, source_id: str, by: str) -> None:
+    """Ask the scheduler (whichever process runs it) to run a source now; it polls these requests."""
+    session.merge(AppState(key=f"{RUN_REQUEST}{source_id}", value=f"{utcnow().isoformat()} {by}"[:256]))
+
+
+def run_requests(engine: Engine) -> dict[str, tuple[datetime, str]]:
+    """Pending requests: source id -> (when, by whom)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(AppState.key, AppState.value).where(AppState.key.startswith(RUN_REQUEST))
+        ).all()
+    pending = {}
+    for key, value in rows:
+        when, _, by = value.partition(" ")
+        pending[key.removeprefix(RUN_REQUEST)] = (datetime.fromisoformat(when), by)
+    return pending
+
+
+def take_run_request(session: Session, source_id: str) -> bool:
+    """Claim a pending request (exactly one scheduler process gets it)."""
+    claimed = session.execute(
+        text("DELETE FROM app_state WHERE key = :key"), {"key": f"{RUN_REQUEST}{source_id}"}
+    ).rowcount
+    return bool(claimed)

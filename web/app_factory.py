@@ -8,18 +8,22 @@ from dash import Dash
 from flask import Flask
 from sqlalchemy import Engine
 
+from callbacks import alerts as alerts_callbacks
+from callbacks import departments as departments_callbacks
 from callbacks import login as login_callbacks
 from callbacks import overview as overview_callbacks
 from callbacks import screen as screen_callbacks
 from callbacks import shell as shell_callbacks
+from callbacks import sources as sources_callbacks
 from core.city import City
 from core.i18n import t
 from core.settings import REPO_ROOT, Settings
 from indicators.catalog import Catalog
 from layouts.login import user_menu
 from layouts.pages import not_found, register_pages
-from layouts.shell import shell
+from layouts.shell import NAV, OFFICER_NAV, shell
 from web import auth
+from web.api import register_api
 from web.cache import make_cache
 from web.health import register_health
 from web.language import request_language
@@ -47,6 +51,7 @@ def create_dash(settings: Settings, engine: Engine, city: City, catalog: Catalog
         return settings.city.name.get(request_language(default))
 
     auth.install(server, runtime)
+    register_api(server, runtime)
 
     def user_area(lang: str) -> object:
         identity = auth.current_identity()
@@ -57,12 +62,23 @@ def create_dash(settings: Settings, engine: Engine, city: City, catalog: Catalog
         screen_callbacks.register(app, runtime)
         | overview_callbacks.register(app, runtime)
         | login_callbacks.register(app, runtime)
+        | sources_callbacks.register(app, runtime)
+        | alerts_callbacks.register(app, runtime)
+        | departments_callbacks.register(app, runtime)
     )
+
+    def nav() -> tuple[tuple[str, str], ...]:
+        return NAV + OFFICER_NAV if auth.current_identity().at_least("officer") else NAV
+
     providers["not_found"] = lambda **_kw: not_found(request_language(default))
     register_pages(providers, lambda key: f"{t(key, request_language(default))} · {city_name()}")
     shell_callbacks.register(app)
     app.layout = lambda: shell(
-        city_name(), settings.city.timezone, request_language(default), user_area(request_language(default))
+        city_name(),
+        settings.city.timezone,
+        request_language(default),
+        user_area(request_language(default)),
+        nav(),
     )
     register_health(server, runtime)
     return app

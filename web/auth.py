@@ -26,7 +26,7 @@ from werkzeug.exceptions import Forbidden
 from core.access import ANONYMOUS, Identity, clearance, may_view
 from core.timeutil import utcnow
 from store import audit
-from store.models import User
+from store.models import AccessToken, User
 from store.users import authenticate, find_token, live_token
 from web.runtime import WebRuntime
 
@@ -45,8 +45,9 @@ OPEN_PREFIXES = (
     "/api/",
 )
 # page path prefix -> the least role that may open it; other pages need only the right to view
-PAGE_ROLES = {"/alerts": "officer", "/sources": "officer", "/admin": "admin"}
+PAGE_ROLES = {"/alerts": "officer", "/departments": "officer", "/sources": "officer", "/admin": "admin"}
 ROUTER_OUTPUT = "_pages_content"
+TOKEN_USE_GRANULARITY = timedelta(minutes=1)
 ROUTER_INPUT = "_pages_location"
 
 _guarded: dict[str, str] = {}
@@ -68,6 +69,14 @@ def _session() -> Iterator[Session]:
         yield session
 
 
+def _note_use(session: Session, token: AccessToken) -> None:
+    """When a token was last used (at most once a minute, so busy scripts do not write per request)."""
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > TOKEN_USE_GRANULARITY:
+        token.last_used_at = now
+        session.commit()
+
+
 def _identify() -> Identity:
     request, store = flask.request, flask.session
     header = request.headers.get("Authorization", "")
@@ -77,6 +86,7 @@ def _identify() -> Identity:
             user = session.get(User, token.user_id) if token is not None else None
             if user is None or user.disabled:
                 return ANONYMOUS
+            _note_use(session, token)
             return Identity(user.username, user.role, user.id, token.id, user.department)
         user_id = store.get(SESSION_USER)
         if user_id is not None:

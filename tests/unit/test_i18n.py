@@ -10,7 +10,7 @@ import pytest
 from core.i18n import catalog, negotiate, normalize_language, t
 
 REPO = Path(__file__).resolve().parents[2]
-CODE_DIRS = ("layouts", "callbacks", "web", "indicators", "core", "ingest", "store", "datasources")
+CODE_DIRS = ("layouts", "callbacks", "web", "indicators", "core", "ingest", "store", "datasources", "notify")
 LITERAL_KEY = re.compile(r"""\bt\(\s*["']([a-z_]+\.[a-z0-9_.]+)["']""")
 
 

@@ -1,0 +1,158 @@
+"""Benchmark (make bench): ingest 1,000,000 readings end to end, on SQLite and on PostgreSQL.
+
+End to end is what a backfill does: the simulated city's records (generated before the clock
+starts) go through `run_source` one day per run: validate, upsert, the composite index, every
+warning rule over every touched series, the alert writes, the run log. The baseline, measured in
+the same run on the same database: the same rows inserted raw into a table shaped like `readings`
+(the driver's executemany on SQLite, COPY on PostgreSQL), no validation, no rules.
+Target from the issue: end to end at least half the raw figure.
+
+BENCH_READINGS shrinks the run (e.g. 100000) while developing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+from sqlalchemy import MetaData, func, select
+
+from core.timeutil import floor_time, utcnow
+from datasources.base import Batch, Options
+from store.models import Reading
+from tests.conftest import postgres_url  # noqa: F401 - the fixture, for the PostgreSQL run
+
+pytestmark = pytest.mark.bench
+READINGS = int(os.environ.get("BENCH_READINGS", 1_000_000))
+REPO = Path(__file__).resolve().parent.parent
+
+
+class ReplayAdapter:
+    """Hands the pre-generated records of the requested window to the pipeline (no generation cost)."""
+
+    Options = Options
+    backfills = True
+    RECORDS: list = []
+
+    def __init__(self, options, context):
+        pass
+
+    def fetch(self, since, until):
+        start = datetime.fromisoformat(since)
+        chosen = [r for r in self.RECORDS if start < r.observed_at <= until]
+        return Batch(chosen, watermark=until.isoformat())
+
+
+def simulated_records(ctx, count: int) -> tuple[list, datetime, datetime]:
+    """`count` realistic records: the simulated city, as many days back as needed."""
+    from datasources.base import AdapterContext
+    from datasources.registry import build
+
+    simulator = build("simulator", {}, AdapterContext(ctx.city, ctx.catalog, ctx.settings.tz, "bench"))
+    end = floor_time(utcnow(), timedelta(minutes=5))
+    records: list = []
+    day = end
+    while len(records) < count:
+        batch = simulator.fetch((day - timedelta(days=1)).isoformat(), day)
+        records = batch.records + records
+        day -= timedelta(days=1)
+    records = records[-count:]
+    start = min(r.observed_at for r in records if isinstance(r.observed_at, datetime)) - timedelta(seconds=1)
+    return records, start, end
+
+
+def raw_baseline(engine, rows: list[tuple]) -> float:
+    """Seconds to insert the same rows into a fresh readings-shaped table with the driver alone."""
+    metadata = MetaData()
+    raw = Reading.__table__.to_metadata(metadata, name="readings_raw")
+    raw.foreign_keys.clear()
+    for constraint in list(raw.constraints):
+        if constraint.__class__.__name__ == "ForeignKeyConstraint":
+            raw.constraints.discard(constraint)
+    metadata.drop_all(engine)
+    metadata.create_all(engine)
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        started = time.perf_counter()
+        if engine.dialect.name == "postgresql":
+            columns = "series_id, observed_at, value, quality, source_id, ingested_at"
+            with cursor.copy(f"COPY readings_raw ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            text_rows = [
+                (s, o.strftime("%Y-%m-%d %H:%M:%S.%f"), v, q, src, i.strftime("%Y-%m-%d %H:%M:%S.%f"))
+                for s, o, v, q, src, i in rows
+            ]
+            cursor.executemany("INSERT INTO readings_raw VALUES (?, ?, ?, ?, ?, ?)", text_rows)
+        connection.commit()
+        return time.perf_counter() - started
+    finally:
+        connection.close()
+        metadata.drop_all(engine)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def bench_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'bench.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_ingest_a_million_readings(bench_url, tmp_path, monkeypatch):
+    import datasources.registry as registry
+    from app import ingest_context, load_deployment, open_store
+    from core.settings import SourceSettings
+    from ingest.pipeline import backfill
+    from store.sync import sync_sources
+
+    monkeypatch.setenv("CITYBRAIN_DATABASE_URL", bench_url)
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    path = tmp_path / "deploy.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    deployment = load_deployment(path)
+    engine, sessions = open_store(deployment)
+    ctx = ingest_context(deployment, engine, sessions)
+    records, start, end = simulated_records(ctx, READINGS)
+    ReplayAdapter.RECORDS = records
+    real = registry.available()
+    monkeypatch.setattr(
+        registry, "available", lambda: dict(real) | {"replay": SimpleNamespace(load=lambda: ReplayAdapter)}
+    )
+    ctx.settings.sources.append(SourceSettings(id="bench", type="replay", every=60))
+    with sessions() as session:
+        sync_sources(session, ctx.settings.sources)
+        session.commit()
+
+    started = time.perf_counter()
+    results = backfill(ctx, "bench", start, end)
+    elapsed = time.perf_counter() - started
+    accepted = sum(r.accepted for r in results)
+    assert all(r.status in ("ok", "partial") for r in results), [r.error for r in results if r.error]
+
+    with sessions() as session:
+        stored = session.scalar(select(func.count()).select_from(Reading).where(Reading.source_id == "bench"))
+        rows = [
+            (r.series_id, r.observed_at, r.value, r.quality, r.source_id, r.ingested_at)
+            for r in session.scalars(select(Reading).where(Reading.source_id == "bench"))
+        ]
+    raw = raw_baseline(engine, rows)
+    end_to_end, raw_rate = accepted / elapsed, len(rows) / raw
+    print(
+        f"\ningest on {engine.dialect.name}: {len(records):,} records -> {accepted:,} accepted, "
+        f"{stored:,} stored, {len(results)} runs\n"
+        f"  end to end (validate + upsert + composite + every rule + alerts): {elapsed:.1f} s = "
+        f"{end_to_end:,.0f} readings/s\n"
+        f"  baseline, raw {'COPY' if engine.dialect.name == 'postgresql' else 'executemany'} of the same "
+        f"{len(rows):,} rows: {raw:.1f} s = {raw_rate:,.0f} rows/s\n"
+        f"  ratio end to end / raw: {end_to_end / raw_rate:.2f} (target >= 0.5: "
+        f"{'met' if end_to_end >= 0.5 * raw_rate else 'NOT met'})"
+    )
+    assert stored == accepted
+    engine.dispose()

@@ -1,0 +1,169 @@
+"""The evaluation's pre-checks are exact: on random windows, the batch evaluation (which skips the
+per-point judgement of rules it can show stay quiet, and fits forecast trends for many series at
+once with numpy) finds exactly the transitions of every rule judged point by point."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from indicators.catalog import Indicator
+from indicators.evaluation import Evaluator, SeriesWindow, evaluate_series, rule_transitions
+from indicators.rules import theil_sen, theil_sen_rows
+
+T0 = datetime(2026, 11, 2, tzinfo=UTC)
+LIMITS = {"blue": 10, "yellow": 20, "orange": 30, "red": 40}
+
+
+def indicator(direction: str, hold: str) -> Indicator:
+    sign = 1 if direction == "above" else -1
+    limits = LIMITS if direction == "above" else {name: 50 - limit for name, limit in LIMITS.items()}
+    return Indicator.model_validate(
+        {
+            "key": f"test.{direction}",
+            "domain": "water",
+            "name": {"zh-CN": "测试", "en": "Test"},
+            "bounds": [-100, 200],
+            "cadence": "5m",
+            "level": "station",
+            "station_kinds": ["river"],
+            "department": {"zh-CN": "水利局", "en": "Water bureau"},
+            "thresholds": {"direction": direction, "hysteresis": 2, "for": hold, **limits},
+            "rules": [
+                {"type": "rate", "change": sign * 6, "within": "15m", "level": "yellow"},
+                {"type": "forecast", "target": "yellow", "horizon": "1h", "window": "30m", "min_points": 4},
+                {"type": "nodata", "after": 3},
+            ],
+        }
+    )
+
+
+INDICATORS = [indicator(d, hold) for d in ("above", "below") for hold in ("0", "10m")]
+# Mostly the regular cadence; sometimes early, equal, late (just before, at, just past the
+# no-data limit of 15 minutes, or well past it), or anything to the microsecond.
+NODATA = timedelta(minutes=15)
+GAPS = st.one_of(
+    st.just(timedelta(minutes=5)),
+    st.sampled_from([timedelta(0), timedelta(minutes=1), timedelta(minutes=40)]),
+    st.sampled_from([NODATA - timedelta(microseconds=1), NODATA, NODATA + timedelta(microseconds=1)]),
+    st.integers(1, 3_600_000_000).map(lambda us: timedelta(microseconds=us)),
+)
+# Limits, clear values (limit -/+ hysteresis) and their neighbours at the rate rule's change.
+BOUNDARIES = [float(v) for v in range(0, 52, 2)]
+# Values no validated reading has, but the pure functions must still agree on.
+EXTREMES = [1e308, -1e308, float("inf"), float("-inf"), float("nan"), 20.0, 5e-324]
+
+
+@st.composite
+def values(draw, count: int) -> list[float]:
+    """Anywhere in range, or a walk on even numbers from a boundary (then values sit exactly on
+    limits and clear values, and rises and falls of exactly the rate rule's change are common),
+    or extremes."""
+    shape = draw(st.sampled_from(["anywhere", "walk", "walk", "extreme"]))
+    if shape == "anywhere":
+        return draw(st.lists(st.floats(-20, 70, allow_nan=False), min_size=count, max_size=count))
+    if shape == "extreme":
+        return draw(st.lists(st.sampled_from(EXTREMES), min_size=count, max_size=count))
+    value, walk = draw(st.sampled_from(BOUNDARIES)), []
+    for _ in range(count):
+        walk.append(value)
+        value += draw(st.sampled_from([-6.0, -4.0, -2.0, 0.0, 2.0, 4.0, 6.0]))
+    return walk
+
+
+@st.composite
+def windows(draw, ind: Indicator) -> SeriesWindow:
+    gaps = draw(st.lists(GAPS, min_size=1, max_size=16))
+    times = [T0 + sum(gaps[: i + 1], timedelta()) for i in range(len(gaps))]
+    points = list(zip(times, draw(values(len(times))), strict=True))
+    first_new = draw(st.integers(0, len(points)))
+    severities = st.sampled_from([0, 0, 0, 1, 2, 3, 4])
+    open_severity = {key: draw(severities) for key in ind.rule_keys()}
+    return SeriesWindow(points, first_new, {k: v for k, v in open_severity.items() if v})
+
+
+def full(ind: Indicator, series: SeriesWindow) -> list:
+    """Every rule judged point by point, no pre-check."""
+    points, first_new, open_severity, history = series
+    if first_new >= len(points):
+        return []
+    return [
+        step
+        for key in ind.rule_keys()
+        for step in rule_transitions(ind, key, points, first_new, open_severity.get(key, 0), history)
+    ]
+
+
+def exactly(steps: list) -> list[str]:
+    """Transitions with the facts too (Transition equality leaves them out); as text, so that a
+    NaN value equals itself."""
+    return [repr((step, step.facts)) for step in steps]
+
+
+@st.composite
+def batches(draw):
+    ind = draw(st.sampled_from(INDICATORS))
+    return ind, draw(st.lists(windows(ind), min_size=1, max_size=8))
+
+
+@settings(max_examples=400, deadline=None)
+@given(batches())
+def test_batch_evaluation_equals_the_full_evaluation(case):
+    ind, batch = case
+    found = Evaluator(ind).evaluate_many(batch)
+    assert [exactly(steps) for steps in found] == [exactly(full(ind, series)) for series in batch]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(INDICATORS).flatmap(lambda ind: st.tuples(st.just(ind), windows(ind))))
+def test_one_series_equals_the_full_evaluation(case):
+    ind, (points, first_new, open_severity, _) = case
+    found = evaluate_series(ind, points, first_new, open_severity)
+    assert exactly(found) == exactly(full(ind, SeriesWindow(points, first_new, open_severity)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(3, 14).flatmap(
+        lambda n: st.lists(
+            st.tuples(
+                st.lists(st.integers(1, 10**9), min_size=n, max_size=n),
+                st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=n, max_size=n),
+            ),
+            min_size=1,
+            max_size=5,
+        )
+    )
+)
+def test_theil_sen_rows_equal_theil_sen_bit_for_bit(rows):
+    """Strictly increasing times (microsecond steps as seconds), any values."""
+    times = [np.cumsum(steps) / 10**6 for steps, _ in rows]
+    slopes, intercepts = theil_sen_rows(np.array(times), np.array([values for _, values in rows]))
+    for row, (_, values) in enumerate(rows):
+        assert (slopes[row], intercepts[row]) == theil_sen(list(times[row]), values)
+
+
+@pytest.mark.parametrize("ind", INDICATORS[::2], ids=lambda ind: ind.thresholds.direction)
+def test_a_trend_reaching_the_target_exactly_at_the_horizon_fires(ind):
+    """Binary fractions make every step exact: the trend reaches yellow in exactly one hour."""
+    sign = 1 if ind.thresholds.direction == "above" else -1
+    slope, at_horizon = sign / 256, 20.0 if sign > 0 else 30.0
+    last = at_horizon - slope * 3600
+    points = [(T0 + timedelta(minutes=5 * i), last - slope * 300 * (5 - i)) for i in range(6)]
+    series = SeriesWindow(points, 5, {})
+    forecasts = [s for s in Evaluator(ind).evaluate(series) if s.rule_key.endswith(":forecast")]
+    assert [(s.kind, s.facts["minutes"]) for s in forecasts] == [("opened", 60.0)]
+    assert exactly(Evaluator(ind).evaluate(series)) == exactly(full(ind, series))
+
+
+def test_a_calm_series_is_not_judged_point_by_point():
+    """The pre-checks do answer "nothing" for a series far from every level."""
+    ind = INDICATORS[0]
+    points = [(T0 + timedelta(minutes=5 * i), 3.0 + 0.1 * (i % 2)) for i in range(12)]
+    evaluator = Evaluator(ind)
+    assert all(evaluator.quiet(kind, points, 11, points[11:]) for kind in ("threshold", "rate", "nodata"))
+    assert evaluator._calm_forecasts([SeriesWindow(points, 11, {})]) == {0}
