@@ -28,7 +28,7 @@ from store.windows import points
 pytestmark = pytest.mark.bench
 SERIES = int(os.environ.get("BENCH_SERIES", 10_000))
 HISTORY = 24
-REPEATS = 5
+REPEATS = int(os.environ.get("BENCH_REPEATS", 5))
 KEYS = (
     "env.aqi",
     "env.pm25",

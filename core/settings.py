@@ -9,11 +9,19 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from notify.settings import NotificationSettings
 
@@ -57,21 +65,24 @@ class Names(_Strict):
         return self.zh if lang == "zh-CN" else self.en
 
 
+def known_zone(value: str) -> str:
+    """An IANA zone name the system knows (checked when the config loads, not at first use)."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {value!r}") from None
+    return value
+
+
+ZoneName = Annotated[str, AfterValidator(known_zone)]
+
+
 class CitySettings(_Strict):
     name: Names
     adcode: str = Field(pattern=r"^\d{6}$")
-    timezone: str = "Asia/Shanghai"
+    timezone: ZoneName = "Asia/Shanghai"
     boundaries: Path
     stations: Path
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
-        return value
 
 
 class DatabaseSettings(_Strict):

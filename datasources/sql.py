@@ -19,14 +19,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
-from core.settings import parse_duration
+from core.settings import ZoneName, parse_duration
 from core.timeutil import as_utc
 from datasources import base
 from datasources.base import AdapterContext, Batch, Record
@@ -118,7 +118,7 @@ class Options(base.Options):
     entity_map: dict[str, str] = Field(default_factory=dict, description="department code -> city code")
     indicator_map: dict[str, str] = Field(default_factory=dict, description="department name -> key")
     skip_nulls: bool = Field(default=False, description="NULL values are absent readings, not errors")
-    timezone: str | None = Field(default=None, description="zone of naive times (default: the city's)")
+    timezone: ZoneName | None = Field(default=None, description="zone of naive times (default: the city's)")
     param_format: str = Field(
         default="auto",
         description="how :since/:until are bound: auto, datetime, naive, epoch, epoch_ms or a strftime "
@@ -149,16 +149,6 @@ class Options(base.Options):
         unknown = sorted(params - PARAMS)
         if unknown:
             raise ValueError(f"unknown bind parameter :{unknown[0]} (allowed: :since, :until)")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown IANA time zone {value!r}") from None
         return value
 
     @field_validator("param_format")

@@ -12,12 +12,12 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
 from core.records import Record
-from core.settings import parse_duration
+from core.settings import ZoneName, parse_duration
 from datasources import base
 from datasources.base import AdapterContext
 from datasources.tabular_text import (
@@ -44,7 +44,7 @@ class TabularOptions(base.Options):
         default_factory=list,
         description="strptime patterns tried before ISO-8601 and the Chinese forms; epoch, epoch_ms",
     )
-    timezone: str | None = Field(default=None, description="zone of naive times (default: the city's)")
+    timezone: ZoneName | None = Field(default=None, description="zone of naive times (default: the city's)")
     entity_column: str | None = None
     entity: str | None = Field(default=None, description="the one station or region of every row")
     indicator_column: str | None = None
@@ -85,16 +85,6 @@ class TabularOptions(base.Options):
         """A list names columns whose header is itself the indicator or entity."""
         if isinstance(value, list):
             return {str(column): str(column) for column in value}
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown IANA time zone {value!r}") from None
         return value
 
     @field_validator("timeout", mode="before")

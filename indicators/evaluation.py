@@ -21,10 +21,10 @@ from core.i18n import t
 from core.levels import level
 from indicators import rules
 from indicators.catalog import AnomalyRule, ForecastRule, Indicator, NoDataRule, RateRule, severity_of
-from indicators.rules import Point, Verdict
+from indicators.rules import TIME, Point, Verdict
 
 LOOKBACK_MARGIN = 2
-TIME, VALUE = itemgetter(0), itemgetter(1)
+VALUE = itemgetter(1)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from store.alerts import (
 from store.models import RejectedRecord, Series, Source, SourceRun
 from store.readings import upsert_readings
 from store.state import bump_data_version
-from store.windows import points
+from store.windows import id_in, points
 
 log = logging.getLogger(__name__)
 COMPOSITE_SOURCE = "composite"
@@ -120,6 +120,24 @@ def _collector_paused() -> Iterator[None]:
         gc.enable()
 
 
+def at_the_edge(session: Session, touched: dict[int, list[ValidReading]]) -> dict[int, list[ValidReading]]:
+    """The series whose newest stored reading came in this batch.
+
+    History replayed behind the live edge (`ingest --from` an old range, a late file) is stored but
+    does not re-run the rules: starting the rules' state from today's open alerts at a past time
+    would resolve, and reopen, alerts an officer is already handling.
+    """
+    if not touched:
+        return touched
+    query = select(Series.id, Series.last_observed_at).where(id_in(session, Series.id, touched))
+    newest = dict(session.execute(query).all())
+    return {
+        sid: readings
+        for sid, readings in touched.items()
+        if newest.get(sid) is None or max(r.observed_at for r in readings) >= newest[sid]
+    }
+
+
 def _evaluate(ctx: IngestContext, session: Session, touched: dict[int, list[ValidReading]]) -> None:
     """Every rule over the series this batch touched (incremental: nothing else is read)."""
     if touched:
@@ -170,12 +188,12 @@ def _judged_windows(
     long_past = {s.id: firsts[s.id] - past[s.indicator_key] for s in series_rows if s.indicator_key in past}
     histories = points(session, long_past) if long_past else {}
     batches: dict[str, list[tuple[SeriesRow, SeriesWindow]]] = {}
-    time_of = itemgetter(0)
+    time_of, none = itemgetter(0), {}
     for s in series_rows:
         window = windows.get(s.id, [])
         first_new = bisect.bisect_left(window, firsts[s.id], key=time_of)
-        series = SeriesWindow(window, first_new, open_severity.get(s.id, {}), histories.get(s.id, ()))
-        batches.setdefault(s.indicator_key, []).append((s, series))
+        judged = SeriesWindow(window, first_new, open_severity.get(s.id, none), histories.get(s.id, ()))
+        batches.setdefault(s.indicator_key, []).append((s, judged))
     return batches
 
 
@@ -277,7 +295,7 @@ def run_source(
             composite = _composite(ctx, session, accepted)
             if composite:
                 touched |= upsert_readings(session, composite, COMPOSITE_SOURCE, ctx.region_of)
-            _evaluate(ctx, session, touched)
+            _evaluate(ctx, session, at_the_edge(session, touched))
             _quarantine(session, source_id, run_id, rejected)
             run = session.get(SourceRun, run_id)
             run.status = "ok" if not rejected else "partial"

@@ -1,10 +1,10 @@
 """`citybrain ingest SOURCE --from FILE_OR_RANGE`: replay history without disturbing the live feed.
 
 A file (or folder) is read with the source's own mapping, through the options its adapter's
-`replay_options(path)` gives; a time range (`7d`, `2026-11-01..2026-11-20`, `2026-11-01T08:00..`) is fetched in
-day chunks from adapters that can replay a window (`backfills`). Either way the readings go through
-the one pipeline, upserts make a second replay store nothing twice, and the source's watermark
-stays where the live feed left it.
+`replay_options(path)` gives; a time range (`7d`, `2026-11-01..2026-11-20`, `2026-11-01T08:00..`)
+is fetched in day chunks from adapters that can replay a window (`backfills`). Either way the
+readings go through the one pipeline, upserts make a second replay store nothing twice, and the
+source's watermark stays where the live feed left it.
 """
 
 from __future__ import annotations

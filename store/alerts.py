@@ -62,10 +62,12 @@ def open_alerts(session: Session, series_ids: Collection[int]) -> dict[tuple[int
     """The open alerts of these series, keyed by (series id, rule key)."""
     if not series_ids:
         return {}
-    rows = session.execute(
-        select(
-            Alert.id, Alert.series_id, Alert.rule_key, Alert.severity, Alert.peak_severity, Alert.observed_at
-        ).where(id_in(session, Alert.series_id, series_ids), Alert.state.in_(OPEN_STATES))
+    table = Alert.__table__
+    columns = (table.c.id, table.c.series_id, table.c.rule_key, table.c.severity)
+    rows = session.connection().execute(
+        select(*columns, table.c.peak_severity, table.c.observed_at).where(
+            id_in(session, table.c.series_id, series_ids), table.c.state.in_(OPEN_STATES)
+        )
     )
     return {(sid, key): OpenAlert(aid, sev, peak, seen) for aid, sid, key, sev, peak, seen in rows}
 
@@ -117,9 +119,9 @@ class AlertWriter:
 
     A batch that opens hundreds of alerts would otherwise cost an ORM flush per alert (one INSERT
     for the alert to get its id, one for its event). Changes are collected per alert; `flush`
-    inserts the new alerts (ids returned in order), updates the changed ones grouped by the set of
-    columns they change (so an escalation never writes `state` over an officer's acknowledgement),
-    then inserts the events.
+    updates the changed alerts grouped by the set of columns they change (so an escalation never
+    writes `state` over an officer's acknowledgement), inserts the new ones (their ids returned),
+    then inserts the events. ORM objects of these alerts the session holds are expired.
     """
 
     def __init__(
@@ -163,8 +165,17 @@ class AlertWriter:
                 changes["value"] = step.value
             alert.observed_at = max(alert.observed_at or step.at, step.at)
             changes.update(observed_at=alert.observed_at, updated_at=step.at)
-            event = {"at": step.at, "kind": step.kind, "from_severity": step.from_severity}
-            self._events.append((alert, event | {"to_severity": step.to_severity}))
+            self._events.append(
+                (
+                    alert,
+                    {
+                        "at": step.at,
+                        "kind": step.kind,
+                        "from_severity": step.from_severity,
+                        "to_severity": step.to_severity,
+                    },
+                )
+            )
 
     def _opened(self, series: SeriesRef, step: Transition) -> OpenAlert:
         muted = is_silenced(self.silences, series.indicator_key, step.rule_key, series.entity, step.at)
@@ -188,6 +199,13 @@ class AlertWriter:
         self.session.flush()
         connection = self.session.connection()
         table, events = Alert.__table__, AlertEvent.__table__
+        # Existing alerts first: one that resolved in this batch must leave the open-alert index
+        # before a new alert of the same rule and series is inserted.
+        groups: dict[tuple[str, ...], list[dict]] = {}
+        for alert_id, alert in self._changed.items():
+            groups.setdefault(tuple(sorted(alert.changes)), []).append(alert.changes | {"alert_id": alert_id})
+        for rows in groups.values():
+            connection.execute(update(table).where(table.c.id == bindparam("alert_id")), rows)
         if self._new:
             # Matched back by key, not by position: SQLite returns no guaranteed order, and asking
             # SQLAlchemy to sort would send one INSERT per row. A rule opens at most once at a
@@ -201,11 +219,6 @@ class AlertWriter:
             )
             for alert_id, *key in inserted:
                 pending[tuple(key)].id = alert_id
-        groups: dict[tuple[str, ...], list[dict]] = {}
-        for alert_id, alert in self._changed.items():
-            groups.setdefault(tuple(sorted(alert.changes)), []).append(alert.changes | {"alert_id": alert_id})
-        for rows in groups.values():
-            connection.execute(update(table).where(table.c.id == bindparam("alert_id")), rows)
         connection.execute(
             insert(events),
             [row | {"alert_id": alert.id, "actor": SYSTEM, "note": ""} for alert, row in self._events],

@@ -59,7 +59,7 @@ def alerts_by_entity(ingest) -> dict[str, list[tuple]]:
 def levels(ingest) -> dict[str, int]:
     with ingest.sessions() as session:
         query = select(Series.entity, Series.last_severity).where(Series.indicator_key == "test.plain")
-        return dict(session.execute(query).tuples().all())
+        return {entity: level for entity, level in session.execute(query)}
 
 
 def test_one_batch_of_many_series_gives_each_alert_its_own_events(ingest):
@@ -88,6 +88,18 @@ def test_one_batch_of_many_series_gives_each_alert_its_own_events(ingest):
         "A4": 0,
         "A5": 4,
     }
+
+
+def test_an_open_alert_resolves_and_its_rule_reopens_in_one_batch(ingest):
+    """The unique index allows one open alert per rule and series: the old one must be resolved
+    in the database before the new one is inserted."""
+    evaluate(ingest, {"R1": [160]})
+    evaluate(ingest, {"R1": [90, 250]}, start_minutes=10)
+    assert alerts_by_entity(ingest)["R1"] == [
+        ("resolved", 2, 2, [("opened", 0, 2), ("resolved", 2, 0)]),
+        ("active", 3, 3, [("opened", 0, 3)]),
+    ]
+    assert levels(ingest) == {"R1": 3}
 
 
 def test_the_series_level_follows_its_open_alerts_and_heals(ingest):

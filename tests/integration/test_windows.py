@@ -1,0 +1,54 @@
+"""The evaluation's window read on both dialects: each series from its own start, time-ordered,
+aware UTC times to the microsecond, and id lists far beyond SQLite's placeholder limit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from core.records import ValidReading
+from store.models import Series
+from store.readings import upsert_readings
+from store.windows import id_in, points
+
+T0 = datetime(2026, 11, 2, 8, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_each_series_is_read_from_its_own_start(ingest):
+    stored = {
+        entity: [(T0 + timedelta(minutes=5 * i, microseconds=i), 100.0 + i + n / 7) for i in range(12)]
+        for n, entity in enumerate(("W1", "W2", "W3"))
+    }
+    readings = [
+        ValidReading("test.plain", entity, at, value)
+        for entity, series in stored.items()
+        for at, value in reversed(series)  # stored out of order
+    ]
+    with ingest.sessions() as session:
+        ids = {
+            (key, entity): sid
+            for sid, rs in upsert_readings(session, readings, "test", ingest.region_of).items()
+            for key, entity in {(r.indicator, r.entity) for r in rs}
+        }
+        starts = {
+            ids[("test.plain", "W1")]: T0,
+            ids[("test.plain", "W2")]: stored["W2"][7][0],  # exactly on a reading: included
+            ids[("test.plain", "W3")]: stored["W3"][-1][0] + timedelta(microseconds=1),  # after all
+        }
+        found = points(session, starts)
+        assert points(session, {}) == {}
+        session.commit()
+    assert found == {ids[("test.plain", "W1")]: stored["W1"], ids[("test.plain", "W2")]: stored["W2"][7:]}
+    assert all(at.utcoffset() == timedelta(0) for window in found.values() for at, _ in window)
+
+
+def test_id_lists_have_no_placeholder_limit(ingest):
+    """SQLite refuses more than 32,766 bound parameters; the ids travel as one."""
+    readings = [ValidReading("test.plain", f"P{n}", T0, 1.0) for n in range(3)]
+    with ingest.sessions() as session:
+        created = set(upsert_readings(session, readings, "test", ingest.region_of))
+        many = [n for n in range(40_000) if n not in created] + sorted(created)[:2]
+        found = session.scalars(select(Series.id).where(id_in(session, Series.id, many))).all()
+        session.commit()
+    assert sorted(found) == sorted(created)[:2]
