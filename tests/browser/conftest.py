@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,6 +64,13 @@ def live_app(tmp_path_factory):
     config["database"]["url"] = f"sqlite:///{folder / 'citybrain.db'}"
     config["server"]["port"] = port
     config["scheduler"]["backfill"] = "6h"
+    with served(config, folder) as app:
+        yield app
+
+
+@contextmanager
+def served(config: dict, folder: Path) -> Iterator[dict]:
+    """`citybrain run` of this deployment in a subprocess, until the block ends."""
     path = folder / "deploy.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     log = folder / "app.log"
@@ -74,10 +83,10 @@ def live_app(tmp_path_factory):
             stderr=subprocess.STDOUT,
             env=env,
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{config['server']['port']}"
     try:
         startup = wait_healthy(url, process, log)
-        yield {"url": url, "startup_s": startup, "log": log}
+        yield {"url": url, "startup_s": startup, "log": log, "config": path, "env": env}
     finally:
         process.terminate()
         try:

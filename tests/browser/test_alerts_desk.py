@@ -8,7 +8,6 @@ would), so the alert comes from a department's file like any other reading.
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import subprocess
@@ -19,7 +18,7 @@ import pytest
 import yaml
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS, free_port, wait_healthy
+from tests.browser.conftest import ARTIFACTS, free_port, served
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.browser
@@ -55,28 +54,8 @@ def desk_server(tmp_path_factory):
             },
         }
     ]
-    path = folder / "deploy.yaml"
-    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    log = folder / "app.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYBRAIN_") and k != "PORT"}
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "app.py", "--config", str(path), "run"],
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, process, log)
-        yield {"url": url, "config": path, "drops": drops, "db": folder / "citybrain.db", "env": env}
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with served(config, folder) as app:
+        yield app | {"drops": drops, "db": folder / "citybrain.db"}
 
 
 def raise_red_alert(server: dict, station: str) -> None:
