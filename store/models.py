@@ -124,6 +124,32 @@ class Reading(Base):
     ingested_at: Mapped[datetime]
 
 
+class _Rollup:
+    """A bucket of one series' readings: enough (count, sum, extremes) to combine buckets and series
+    exactly, so long ranges are read from here instead of scanning readings (docs/rollups.md)."""
+
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    series_id: Mapped[int] = mapped_column(ForeignKey("series.id"), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float)
+    low: Mapped[float] = mapped_column(Float)
+    high: Mapped[float] = mapped_column(Float)
+
+
+class ReadingHourly(_Rollup, Base):
+    """Buckets of whole UTC hours."""
+
+    __tablename__ = "readings_hourly"
+
+
+class ReadingDaily(_Rollup, Base):
+    """Buckets of local days: each starts at the city's midnight (23 or 25 hours long across DST)."""
+
+    __tablename__ = "readings_daily"
+
+
 class Source(Base):
     __tablename__ = "sources"
 

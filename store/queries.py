@@ -176,6 +176,37 @@ def entity_values(engine: Engine, keys: list[str]) -> dict[str, dict[str, Entity
     return dict(result)
 
 
+def district_values(engine: Engine, code: str, keys: Collection[str]) -> dict[str, EntityValue]:
+    """Latest value of each of these indicators in one district (its own series, or its stations
+    combined by the indicator's aggregation), as `by_district` gives it for one indicator; indicators
+    with no value there are left out."""
+    if not keys:
+        return {}
+    aggregations = _aggregations(engine, sorted(keys))
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                Series.indicator_key, Series.last_value, Series.last_observed_at, Series.last_severity
+            ).where(
+                Series.region_code == code,
+                Series.indicator_key.in_(sorted(keys)),
+                Series.last_value.is_not(None),
+            )
+        ).all()
+    grouped: dict[str, list] = defaultdict(list)
+    for row in rows:
+        grouped[row.indicator_key].append(row)
+    return {
+        key: EntityValue(
+            code,
+            _combine([r.last_value for r in group], aggregations.get(key, "mean")),
+            max(r.last_observed_at for r in group),
+            max(r.last_severity for r in group),
+        )
+        for key, group in grouped.items()
+    }
+
+
 def open_alerts(engine: Engine, limit: int = 50, indicators: Collection[str] | None = None) -> list[AlertRow]:
     """Open alerts (active or acknowledged), the most severe and newest first.
 

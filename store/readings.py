@@ -1,14 +1,21 @@
 """The write side for readings: bulk, idempotent upsert on (indicator, entity, observed_at).
 
 A re-sent reading updates the stored one and never duplicates it, on SQLite and PostgreSQL alike
-(both speak INSERT ... ON CONFLICT DO UPDATE).
+(both speak INSERT ... ON CONFLICT DO UPDATE). A batch holds up to a few hundred thousand
+readings, so the rows go to the driver directly, in key order, each distinct time converted once:
+sqlite3's `executemany`, PostgreSQL's binary COPY into a temporary table merged with one INSERT.
+SQLAlchemy's per-row parameter handling would cost more than the database's own work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from itertools import repeat
+from operator import attrgetter
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, Dialect, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -16,7 +23,33 @@ from core.records import ValidReading
 from core.timeutil import utcnow
 from store.models import Reading, Series
 
-CHUNK = 5000
+COLUMNS = ("series_id", "observed_at", "value", "quality", "source_id", "ingested_at")
+_ON_CONFLICT = "ON CONFLICT (series_id, observed_at) DO UPDATE SET " + ", ".join(
+    f"{column} = excluded.{column}" for column in COLUMNS[2:]
+)
+_SQLITE_UPSERT = f"INSERT INTO readings ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?) {_ON_CONFLICT}"
+# One staging table per connection; its rows never outlive the transaction that wrote them.
+_STAGING = "citybrain_readings_in"
+_POSTGRES_STAGING = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} "
+    "(LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_POSTGRES_COPY = f"COPY {_STAGING} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_POSTGRES_TYPES = ("int4", "timestamptz", "float8", "varchar", "varchar", "timestamptz")
+_POSTGRES_MERGE = (
+    f"INSERT INTO readings ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM {_STAGING} {_ON_CONFLICT}"
+)
+# Only forward: a late old reading leaves the latest value alone (equal times: the newer write wins).
+_ADVANCE = (
+    update(Series)
+    .where(Series.id == bindparam("sid"))
+    .where((Series.last_observed_at.is_(None)) | (Series.last_observed_at <= bindparam("at")))
+    .values(last_observed_at=bindparam("at"), last_value=bindparam("value"))
+)
+
+Row = tuple[int, Any, float, str, str | None, Any]
+_SERIES_OF = attrgetter("indicator", "entity")
+_TIME_OF, _VALUE_OF, _QUALITY_OF = attrgetter("observed_at"), attrgetter("value"), attrgetter("quality")
 
 
 def dialect_insert(session: Session, table):
@@ -61,56 +94,84 @@ def upsert_readings(
     source_id: str | None,
     region_of: Mapping[str, str | None],
 ) -> dict[int, list[ValidReading]]:
-    """Store the readings; return them grouped by series id (what the rule evaluation needs)."""
-    ids = series_ids(session, ((r.indicator, r.entity) for r in readings), region_of)
-    now = utcnow()
+    """Store the readings; return them grouped by series id (what the rule evaluation needs).
+
+    Two readings of one series at the same instant in one call store the later one, on both
+    dialects (PostgreSQL refuses to update one row twice in a statement, so they are merged here).
+    """
+    if not readings:
+        return {}
+    pairs = list(map(_SERIES_OF, readings))
+    ids = series_ids(session, pairs, region_of)
     touched: dict[int, list[ValidReading]] = {}
-    rows = []
-    for reading in readings:
-        series_id = ids[(reading.indicator, reading.entity)]
-        touched.setdefault(series_id, []).append(reading)
-        rows.append(
-            {
-                "series_id": series_id,
-                "observed_at": reading.observed_at,
-                "value": reading.value,
-                "quality": reading.quality,
-                "source_id": source_id,
-                "ingested_at": now,
-            }
-        )
-    stmt = dialect_insert(session, Reading.__table__)  # Core, not the ORM's per-row bulk path
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["series_id", "observed_at"],
-        set_={
-            "value": stmt.excluded.value,
-            "quality": stmt.excluded.quality,
-            "source_id": stmt.excluded.source_id,
-            "ingested_at": stmt.excluded.ingested_at,
-        },
-    )
+    for series_id, reading in zip(map(ids.__getitem__, pairs), readings, strict=True):
+        group = touched.get(series_id)
+        if group is None:
+            touched[series_id] = [reading]
+        else:
+            group.append(reading)
     connection = session.connection()
-    for start in range(0, len(rows), CHUNK):
-        connection.execute(stmt, rows[start : start + CHUNK])
-    _advance_latest(session, touched)
+    stored_time = _StoredTimes(connection.dialect)
+    rows, newest = _rows(touched, source_id, stored_time, stored_time[utcnow()])
+    if connection.dialect.name == "postgresql":
+        _copy_merge(connection, rows)
+    else:
+        connection.exec_driver_sql(_SQLITE_UPSERT, rows)
+    connection.execute(_ADVANCE, newest)
     return touched
 
 
-def _advance_latest(session: Session, touched: Mapping[int, list[ValidReading]]) -> None:
-    """Move each series' latest value forward (never backward: a late old reading changes nothing)."""
-    current = dict(
-        session.execute(select(Series.id, Series.last_observed_at).where(Series.id.in_(list(touched)))).all()
-    )
-    changes = []
-    for series_id, readings in touched.items():
-        newest = max(readings, key=lambda r: r.observed_at)
-        last = current.get(series_id)
-        if last is None or newest.observed_at >= last:
-            changes.append({"sid": series_id, "at": newest.observed_at, "value": newest.value})
-    if changes:
-        session.connection().execute(
-            update(Series)
-            .where(Series.id == bindparam("sid"))
-            .values(last_observed_at=bindparam("at"), last_value=bindparam("value")),
-            changes,
+class _StoredTimes(dict):
+    """Time -> the column type's own conversion of it (the text SQLite stores, aware UTC for
+    PostgreSQL; a naive time raises), converted once per distinct time (a batch's readings share
+    few) and looked up in C for the rest."""
+
+    def __init__(self, dialect: Dialect):
+        super().__init__()
+        self.process = Reading.__table__.c.observed_at.type.dialect_impl(dialect).bind_processor(dialect)
+
+    def __missing__(self, value: datetime) -> Any:
+        stored = self[value] = self.process(value)
+        return stored
+
+
+def _rows(
+    touched: Mapping[int, list[ValidReading]], source_id: str | None, stored_time: _StoredTimes, now: Any
+) -> tuple[list[Row], list[dict[str, Any]]]:
+    """The rows in key order (series, then time: the B-tree fills in order) with one row per key,
+    and each series' newest reading for `series.last_*`. Column-wise, so the per-row work is C's."""
+    rows: list[Row] = []
+    newest = []
+    for series_id in sorted(touched):
+        readings = touched[series_id]
+        by_time = dict(zip(map(_TIME_OF, readings), readings, strict=True))
+        ordered = sorted(by_time)
+        chosen = list(map(by_time.__getitem__, ordered))
+        rows.extend(
+            zip(
+                repeat(series_id),
+                map(stored_time.__getitem__, ordered),
+                map(_VALUE_OF, chosen),
+                map(_QUALITY_OF, chosen),
+                repeat(source_id),
+                repeat(now),
+            )
         )
+        newest.append({"sid": series_id, "at": ordered[-1], "value": chosen[-1].value})
+    return rows, newest
+
+
+def _copy_merge(connection: Connection, rows: list[Row]) -> None:
+    """PostgreSQL: binary COPY into the staging table, one INSERT ... ON CONFLICT into readings, all
+    in the caller's transaction (a failure rolls the readings back with the rest of the run)."""
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(_POSTGRES_STAGING)
+        with cursor.copy(_POSTGRES_COPY) as copy:
+            copy.set_types(_POSTGRES_TYPES)
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(_POSTGRES_MERGE)
+        cursor.execute(f"TRUNCATE {_STAGING}")
+    finally:
+        cursor.close()

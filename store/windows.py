@@ -1,20 +1,25 @@
 """Reads the rule evaluation needs: recent points of many series in one query.
 
 A batch touches thousands of series, so the ids (and each series' own start time) travel as ONE
-bound parameter: a JSON array on SQLite, arrays on PostgreSQL. No statement with thousands of
+bound parameter: JSON on SQLite, arrays on PostgreSQL. No statement with thousands of
 placeholders to compile, no limit on the number of series, and the database joins each series
 with exactly its own window instead of reading every series from the earliest start.
+
+The points come back as columns (`Columns`): one number per point for the time and one for the
+value, no Python object per point, because the batch evaluation's pre-checks work on whole arrays
+and only the few series judged point by point need (datetime, value) pairs (`Columns.window`).
 """
 
 from __future__ import annotations
 
-import bisect
 import json
 import operator
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime
-from itertools import repeat
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import Float, Integer, any_, bindparam, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -24,15 +29,20 @@ from store.models import UTCDateTime
 
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 Point = tuple[datetime, float]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+SERIES, TIME, VALUE = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(2)
 
 # The stored text format is SQLAlchemy's (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC), which sorts and
-# compares as text. No ORDER BY: the rows come in series and time order from the key already,
-# and sorting the list in Python (linear on sorted input) is cheaper than SQLite's temporary
-# B-tree while guaranteeing the order whatever plan SQLite picks.
+# compares as text. The series travel grouped by start time, `{"start": [id, ...], ...}`: a batch's
+# series share a few start times, and a JSON of plain ids costs far less to build than one pair
+# per series. No ORDER BY: each series' rows come together and in time order from the key
+# already (SQLite's temporary B-tree for an ORDER BY costs more than checking that in numpy), and
+# `_columns` sorts them should a plan ever return them otherwise.
 SQLITE_WINDOWS = """
 SELECT r.series_id, r.observed_at, r.value
-FROM json_each(?) AS w JOIN readings AS r
-  ON r.series_id = w.value ->> 0 AND r.observed_at >= w.value ->> 1
+FROM json_each(?) AS g, json_each(g.value) AS w JOIN readings AS r
+  ON r.series_id = w.value AND r.observed_at >= g.key
 """
 UTC_SUFFIX = "+00:00"
 POSTGRES_WINDOWS = text(
@@ -45,6 +55,40 @@ ORDER BY r.series_id, r.observed_at
 ).columns(series_id=Integer, observed_at=UTCDateTime, value=Float)
 
 
+class Columns(NamedTuple):
+    """The points of many series as columns: series k (`series_ids[k]`) has rows
+    starts[k]:starts[k + 1], time-ordered; times in whole microseconds since the Unix epoch, so
+    they compare and subtract exactly as the datetimes they stand for. `moments` turns each time
+    read back into the datetime (one object per distinct time: a batch's series share their
+    observation times)."""
+
+    series_ids: NDArray[np.int64]
+    starts: NDArray[np.intp]
+    micros: NDArray[np.int64]
+    values: NDArray[np.float64]
+    moments: Mapping[int, datetime]
+
+    def find(self, series_ids: Sequence[int]) -> NDArray[np.intp]:
+        """The position k of each of these series, -1 for one without points."""
+        wanted = np.array(series_ids, dtype=np.int64)
+        if not len(self.series_ids):
+            return np.full(len(wanted), -1, dtype=np.intp)
+        order = np.argsort(self.series_ids)
+        found = order[np.minimum(np.searchsorted(self.series_ids, wanted, sorter=order), len(order) - 1)]
+        return np.where(self.series_ids[found] == wanted, found, -1)
+
+    def window(self, k: int) -> list[Point]:
+        """Series k's points as (observed_at, value) pairs."""
+        lo, hi = self.starts[k], self.starts[k + 1]
+        times = map(self.moments.__getitem__, self.micros[lo:hi].tolist())
+        return list(zip(times, self.values[lo:hi].tolist(), strict=True))
+
+
+def micros_since_epoch(at: datetime) -> int:
+    """An aware datetime as whole microseconds since the Unix epoch (exact)."""
+    return (at - EPOCH) // MICROSECOND
+
+
 def id_in(session: Session, column: ColumnElement, ids: Collection[int]) -> ColumnElement[bool]:
     """`column IN ids` with the ids as one parameter."""
     if session.get_bind().dialect.name == "postgresql":
@@ -53,39 +97,63 @@ def id_in(session: Session, column: ColumnElement, ids: Collection[int]) -> Colu
     return column.in_(select(literal_column("value")).select_from(listed))
 
 
-def points(session: Session, since: Mapping[int, datetime]) -> dict[int, list[Point]]:
-    """Each series' (observed_at, value) from its own start time on, time-ordered, in one query."""
+def columns(session: Session, since: Mapping[int, int]) -> Columns:
+    """Each series' points from its own start (microseconds since the epoch) on, in one query."""
     if not since:
-        return {}
+        return _columns(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), {})
+    groups: dict[int, list[int]] = {}
+    for series_id, start in since.items():
+        groups.setdefault(start, []).append(series_id)
     if session.get_bind().dialect.name == "sqlite":
-        bounds = {start: start.astimezone(UTC).strftime(SQLITE_TIME) for start in set(since.values())}
-        windows = json.dumps(sorted((series_id, bounds[start]) for series_id, start in since.items()))
+        windows = json.dumps({_moment(start).strftime(SQLITE_TIME): ids for start, ids in groups.items()})
         cursor = session.connection().connection.cursor()
         try:
             rows = cursor.execute(SQLITE_WINDOWS, (windows,)).fetchall()
         finally:
             cursor.close()
-        if not rows:
-            return {}
-        rows.sort()
-        series_ids, texts, values = zip(*rows, strict=True)
-        # Column-wise, so the per-row work stays in C; the suffix makes `fromisoformat` return
-        # aware UTC times directly.
-        times = map(datetime.fromisoformat, map(operator.add, texts, repeat(UTC_SUFFIX)))
-        return _by_series(series_ids, list(zip(times, values, strict=True)))
-    rows = session.execute(POSTGRES_WINDOWS, {"ids": list(since), "starts": list(since.values())}).all()
-    if not rows:
-        return {}
-    series_ids, times, values = zip(*rows, strict=True)
-    return _by_series(series_ids, list(zip(times, values, strict=True)))
+        texts = list(map(TIME, rows))
+        # Each distinct time is parsed once (the suffix makes `fromisoformat` return aware UTC
+        # times); the rows then map through a dict, in C.
+        moments = {text: datetime.fromisoformat(text + UTC_SUFFIX) for text in set(texts)}
+    else:
+        starts = [_moment(start) for start in since.values()]
+        rows = session.execute(POSTGRES_WINDOWS, {"ids": list(since), "starts": starts}).all()
+        texts = list(map(TIME, rows))
+        moments = {at: at for at in set(texts)}
+    micros_of = {key: micros_since_epoch(at) for key, at in moments.items()}
+    return _columns(
+        np.fromiter(map(SERIES, rows), np.int64, len(rows)),
+        np.fromiter(map(micros_of.__getitem__, texts), np.int64, len(rows)),
+        np.fromiter(map(VALUE, rows), np.float64, len(rows)),
+        {micros_of[key]: at for key, at in moments.items()},
+    )
 
 
-def _by_series(series_ids: Sequence[int], found: list[Point]) -> dict[int, list[Point]]:
-    """Cut the points of many series, ordered by series, into one list per series (slices)."""
-    windows, start, end = {}, 0, len(series_ids)
-    while start < end:
-        series_id = series_ids[start]
-        stop = bisect.bisect_right(series_ids, series_id, start)
-        windows[series_id] = found[start:stop]
-        start = stop
-    return windows
+def _moment(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def _columns(
+    ids: NDArray[np.int64],
+    times: NDArray[np.int64],
+    numbers: NDArray[np.float64],
+    moments: Mapping[int, datetime],
+) -> Columns:
+    """Columns from rows in any order. The read's rows come with each series' rows together and
+    time-ordered already: checked (linear), sorted only if not."""
+    if not len(ids):
+        return Columns(ids, np.zeros(1, dtype=np.intp), times, numbers, moments)
+    step = np.diff(ids)
+    starts = np.concatenate(([0], np.flatnonzero(step) + 1, [len(ids)])).astype(np.intp)
+    runs = np.sort(ids[starts[:-1]])
+    if not (np.all((step != 0) | (np.diff(times) > 0)) and np.all(np.diff(runs) > 0)):
+        order = np.lexsort((times, ids))
+        ids, times, numbers = ids[order], times[order], numbers[order]
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(ids)) + 1, [len(ids)])).astype(np.intp)
+    return Columns(ids[starts[:-1]], starts, times, numbers, moments)
+
+
+def points(session: Session, since: Mapping[int, datetime]) -> dict[int, list[Point]]:
+    """Each series' (observed_at, value) from its own start time on, time-ordered, in one query."""
+    read = columns(session, {series_id: micros_since_epoch(at) for series_id, at in since.items()})
+    return {series_id: read.window(k) for k, series_id in enumerate(read.series_ids.tolist())}
