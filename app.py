@@ -5,6 +5,7 @@
     citybrain scheduler           run only the scheduler (one per deployment, beside web workers)
     citybrain ingest SOURCE_ID [--from FILE_OR_RANGE]  run one source once, or replay history
     citybrain db upgrade          apply the schema migrations
+    citybrain rollups rebuild     recompute the hourly and daily rollups from the readings
     citybrain check-config [FILE] validate a deployment file; exit 1 listing every problem
     citybrain indicators list [--json]  the effective indicator catalog
     citybrain users ... / tokens ...    accounts, wall-screen display tokens and API tokens
@@ -34,7 +35,7 @@ from datasources.registry import option_problems
 from indicators.catalog import DOMAINS, Catalog, load_catalog
 from ingest.context import IngestContext
 from store.db import make_engine, session_factory
-from store.migrate import upgrade
+from store.migrate import rollups_need_filling, upgrade
 from store.sync import sync_all
 
 log = logging.getLogger("citybrain")
@@ -59,15 +60,9 @@ def _cross_checks(settings: Settings, catalog: Catalog) -> list[str]:
     problems = []
     for index, source in enumerate(settings.sources):
         problems += option_problems(source.type, source.options, f"sources.{index} ({source.id})")
-    screen = settings.screen
-    for index, key in enumerate(screen.kpis):
-        if key not in catalog:
-            problems.append(f"screen.kpis.{index}: unknown indicator {key!r}")
-    if screen.choropleth not in catalog:
-        problems.append(f"screen.choropleth: unknown indicator {screen.choropleth!r}")
-    for kind, key in screen.stations_indicator.items():
-        if key not in catalog:
-            problems.append(f"screen.stations_indicator.{kind}: unknown indicator {key!r}")
+    problems += settings.screen.unknown_indicators(catalog)
+    if settings.map.heatmap not in catalog:
+        problems.append(f"map.heatmap: unknown indicator {settings.map.heatmap!r}")
     for domain in settings.composite_weights:
         if domain not in DOMAINS:
             problems.append(f"composite_weights.{domain}: unknown domain (known: {', '.join(DOMAINS)})")
@@ -87,12 +82,38 @@ def load_deployment(path: str | Path | None = None) -> Deployment:
 
 def open_store(deployment: Deployment) -> tuple[Engine, sessionmaker[Session]]:
     """Migrate, then mirror the deployment's definitions into the store."""
-    upgrade(deployment.settings.database.url)
-    engine = make_engine(deployment.settings.database.url)
+    engine = migrate(deployment.settings)
     sessions = session_factory(engine)
     with sessions() as session:
         sync_all(session, deployment.city, deployment.catalog, deployment.settings.sources)
     return engine, sessions
+
+
+def migrate(settings: Settings) -> Engine:
+    """Upgrade the schema, then do the data work the upgrade leaves to the deployment: rollup
+    tables just created beside stored readings are filled in the city's zone."""
+    started = upgrade(settings.database.url)
+    engine = make_engine(settings.database.url)
+    if rollups_need_filling(started):
+        rolled = rebuild_with_progress(engine, settings, "rollups from stored readings")
+        print(f"rollups filled from {rolled:,} readings", flush=True)
+    return engine
+
+
+def rebuild_with_progress(engine: Engine, settings: Settings, description: str) -> int:
+    """Both rollups recomputed from the readings, with a progress bar; returns the readings rolled up."""
+    from tqdm import tqdm
+
+    from store.rollups import rebuild_rollups
+
+    with tqdm(desc=description, unit="series") as bar, engine.connect() as connection:
+
+        def advance(done: int, total: int, readings: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+            bar.set_postfix(readings=f"{readings:,}")
+
+        return rebuild_rollups(connection, settings.tz, advance)
 
 
 def ingest_context(deployment: Deployment, engine: Engine, sessions: sessionmaker[Session]) -> IngestContext:
@@ -132,11 +153,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = deployment.settings
     engine, sessions = open_store(deployment)
     ensure_demo_users(deployment, sessions)
+    ctx = ingest_context(deployment, engine, sessions)
     if settings.scheduler.mode == "inprocess":
-        ctx = ingest_context(deployment, engine, sessions)
         backfill_new_sources(ctx)
         build_scheduler(ctx).start()
-    dash_app = create_dash(settings, engine, deployment.city, deployment.catalog, app_version())
+    dash_app = create_dash(settings, engine, deployment.city, deployment.catalog, app_version(), ctx)
     port = args.port or settings.server.port
     print(f"CityBrain OC {app_version()}: http://{settings.server.host}:{port}/screen", flush=True)
     dash_app.run(host=settings.server.host, port=port, debug=settings.server.debug, threaded=True)
@@ -203,8 +224,19 @@ def _replay(ctx: IngestContext, source_id: str, spec: str) -> int:
 
 def cmd_db(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    upgrade(settings.database.url)
+    migrate(settings).dispose()
     print(f"database at {settings.database.url.split('@')[-1]} is at the latest schema")
+    return 0
+
+
+def cmd_rollups(args: argparse.Namespace) -> int:
+    """Recompute the hourly and daily rollups from the readings (after a bulk load around the
+    pipeline, or a change of the city's zone)."""
+    deployment = load_deployment(args.config)
+    engine, _ = open_store(deployment)
+    rolled = rebuild_with_progress(engine, deployment.settings, "rollups rebuild")
+    engine.dispose()
+    print(f"rollups rebuilt from {rolled:,} readings")
     return 0
 
 
@@ -371,6 +403,9 @@ def parser() -> argparse.ArgumentParser:
     indicators.add_argument("action", choices=["list"])
     indicators.add_argument("--json", action="store_true", help="machine-readable, for scripts")
     indicators.set_defaults(func=cmd_indicators)
+    rollups = commands.add_parser("rollups", help="hourly and daily rollups of the readings")
+    rollups.add_argument("action", choices=["rebuild"])
+    rollups.set_defaults(func=cmd_rollups)
     _account_commands(commands)
     from datasources import regions_cli
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -176,20 +177,93 @@ class SchedulerSettings(_Strict):
 class MapSettings(_Strict):
     tile_url: str | None = Field(default=None, description="an intranet tile server, if any")
     tile_attribution: str = ""
+    heatmap: str = Field(default="hotline.calls_12345", description="the indicator /map spreads as heat")
+    heatmap_bandwidth_km: float = Field(default=4, gt=0, le=50, description="the heat kernel's spread")
+    cluster_above: int = Field(default=200, ge=1, description="a domain's stations cluster above this many")
+
+
+SCREEN_PAGES = ("alerts", "sources")
+WALL_KPIS = 16  # cards the wall's left column holds at 1920x1080 without scrolling
+DEFAULT_WEATHER = ("weather.temperature", "weather.rainfall", "weather.wind_speed", "weather.visibility")
+
+
+class PlaylistStep(_Strict):
+    """One step of the wall's rotation: the map shows `indicator`, or the centre shows `page`."""
+
+    indicator: str | None = None
+    page: Literal[SCREEN_PAGES] | None = None  # type: ignore[valid-type]
+    seconds: float = Field(default=60, description="how long the step stays (a duration: 60, 90s, 2m)")
+
+    @field_validator("seconds", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        seconds = parse_duration(value)
+        if seconds < 5:
+            raise ValueError("a step shows for at least 5 s (a wall screen that flickers is unreadable)")
+        return seconds
+
+    @model_validator(mode="after")
+    def _one_thing(self) -> PlaylistStep:
+        if (self.indicator is None) == (self.page is None):
+            raise ValueError(f"a step names either an indicator or a page ({', '.join(SCREEN_PAGES)})")
+        return self
 
 
 class ScreenSettings(_Strict):
     refresh: float = 10
-    kpis: list[str] = Field(min_length=1)
-    choropleth: str
+    kpis: list[str] = Field(min_length=1, max_length=WALL_KPIS)
+    choropleth: str = Field(description="the map's indicator when no playlist step names one")
     stations_indicator: dict[str, str] = Field(
         default_factory=dict, description="station kind -> the indicator that colours its marker"
+    )
+    playlist: list[PlaylistStep] = Field(
+        default_factory=list, description="steps the wall rotates through: map indicators and pages"
+    )
+    weather: list[str] = Field(default_factory=lambda: list(DEFAULT_WEATHER), max_length=6)
+    sparklines: list[str] | None = Field(
+        default=None, max_length=8, description="24 h sparklines along the bottom (default: the first 8 KPIs)"
     )
 
     @field_validator("refresh", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
+
+    def steps(self) -> list[PlaylistStep]:
+        """The rotation; without a playlist the map holds `choropleth` for good."""
+        return list(self.playlist) or [PlaylistStep(indicator=self.choropleth)]
+
+    def map_indicators(self) -> list[str]:
+        """The indicators the map rotates through, in order, each once."""
+        named = [step.indicator for step in self.playlist if step.indicator is not None]
+        return list(dict.fromkeys(named)) or [self.choropleth]
+
+    def sparkline_keys(self) -> list[str]:
+        return list(self.sparklines if self.sparklines is not None else self.kpis[:8])
+
+    def indicator_fields(self) -> list[tuple[str, str]]:
+        """(key path, indicator key) of every indicator this section names, for `check-config`."""
+        fields = [(f"screen.kpis.{i}", key) for i, key in enumerate(self.kpis)]
+        fields.append(("screen.choropleth", self.choropleth))
+        fields += [
+            (f"screen.stations_indicator.{kind}", key) for kind, key in self.stations_indicator.items()
+        ]
+        fields += [
+            (f"screen.playlist.{i}.indicator", step.indicator)
+            for i, step in enumerate(self.playlist)
+            if step.indicator is not None
+        ]
+        fields += [(f"screen.weather.{i}", key) for i, key in enumerate(self.weather)]
+        fields += [(f"screen.sparklines.{i}", key) for i, key in enumerate(self.sparklines or [])]
+        return fields
+
+    def unknown_indicators(self, known: Collection[str]) -> list[str]:
+        """One problem per indicator key the catalog does not hold, named by its key path."""
+        return [
+            f"{where}: unknown indicator {key!r}"
+            for where, key in self.indicator_fields()
+            if key not in known
+        ]
 
 
 class SourceSettings(_Strict):

@@ -39,23 +39,40 @@ def normal_anchor(indicator: Indicator) -> float:
     return min(high, limits[0] + span)
 
 
+class PressureCurve:
+    """An indicator's pressure as a function of its value, its knots worked out once: the index
+    is recomputed for every 5-minute bucket of a batch, over every series of the city."""
+
+    def __init__(self, indicator: Indicator):
+        thresholds = indicator.thresholds
+        self.above = thresholds.direction == "above"
+        self.anchor = anchor = normal_anchor(indicator)
+        knots = [(0.0, anchor)] + [(float(s), limit) for s, limit in thresholds.limits()]
+        self.last = MAX_PRESSURE if len(knots) == 1 else min(MAX_PRESSURE, knots[-1][0])
+        # (pressure and distance from the anchor at both ends of each piece, and its length)
+        self.pieces = []
+        for (p_low, v_low), (p_high, v_high) in zip(knots, knots[1:], strict=False):
+            d_low, d_high = self.distance(v_low), self.distance(v_high)
+            self.pieces.append((p_low, p_high, d_low, d_high, d_high - d_low))
+
+    def distance(self, value: float) -> float:
+        return value - self.anchor if self.above else self.anchor - value
+
+    def __call__(self, value: float) -> float:
+        here = value - self.anchor if self.above else self.anchor - value
+        if here <= 0:
+            return 0.0
+        for p_low, p_high, d_low, d_high, span in self.pieces:
+            if here <= d_high:
+                return p_low + (p_high - p_low) * (here - d_low) / span if span else p_high
+        return self.last
+
+
 def pressure(indicator: Indicator, value: float) -> float | None:
     """0 at the normal anchor, n at the limit of level n, linear in between, capped at 4."""
-    thresholds = indicator.thresholds
-    if thresholds is None:
+    if indicator.thresholds is None:
         return None
-    above = thresholds.direction == "above"
-    anchor = normal_anchor(indicator)
-    knots = [(0.0, anchor)] + [(float(s), limit) for s, limit in thresholds.limits()]
-    distance = (lambda v: v - anchor) if above else (lambda v: anchor - v)
-    here = distance(value)
-    if here <= 0:
-        return 0.0
-    for (p_low, v_low), (p_high, v_high) in zip(knots, knots[1:], strict=False):
-        if here <= distance(v_high):
-            span = distance(v_high) - distance(v_low)
-            return p_low + (p_high - p_low) * (here - distance(v_low)) / span if span else p_high
-    return MAX_PRESSURE if len(knots) == 1 else min(MAX_PRESSURE, knots[-1][0])
+    return PressureCurve(indicator)(value)
 
 
 def sub_indices(values: Iterable[tuple[Indicator, float]]) -> dict[str, float]:
@@ -67,6 +84,10 @@ def sub_indices(values: Iterable[tuple[Indicator, float]]) -> dict[str, float]:
         found = pressure(indicator, value)
         if found is not None:
             pressures[indicator.domain].append(found)
+    return _domain_means(pressures)
+
+
+def _domain_means(pressures: Mapping[str, list[float]]) -> dict[str, float]:
     return {domain: 100 - 25 * sum(p) / len(p) for domain, p in pressures.items() if p}
 
 
@@ -79,9 +100,55 @@ def city_index(subs: Mapping[str, float], weights: Mapping[str, float]) -> float
 
 def index_values(values: Iterable[tuple[Indicator, float]], weights: Mapping[str, float]) -> dict[str, float]:
     """The composite readings: `index.<domain>` for each domain with data, and `index.city`."""
-    subs = sub_indices(values)
+    return _named(sub_indices(values), weights)
+
+
+def _named(subs: Mapping[str, float], weights: Mapping[str, float]) -> dict[str, float]:
     found = {domain_key(d): round(v, 2) for d, v in subs.items() if d in DOMAINS}
     city = city_index(subs, weights)
     if city is not None:
         found[CITY_KEY] = round(city, 2)
     return found
+
+
+class RunningIndex:
+    """The index as the series' latest values move, bucket after bucket of a batch.
+
+    Equal to `index_values` over the latest value of every series, in the order the series were
+    first set (the same pressures summed in the same order, so the same floats), without
+    recomputing every series' pressure for every bucket: a series' pressure is worked out when its
+    value is set, and a bucket costs one sum per domain.
+    """
+
+    def __init__(self, indicators: Iterable[Indicator], weights: Mapping[str, float]):
+        self.weights = weights
+        self.curves = {
+            i.key: (PressureCurve(i), i.domain)
+            for i in indicators
+            if i.thresholds is not None and not is_composite(i.key)
+        }
+        # the indicators whose values move the index (those with thresholds)
+        self.counting = frozenset(self.curves)
+        self.pressures: dict[str, list[float]] = {}
+        self.slots: dict[tuple[str, str], tuple[list[float], int]] = {}
+
+    def set(self, latest: Iterable[tuple[tuple[str, str], float]]) -> None:
+        """New latest values of series, ((indicator, entity), value); indicators that do not
+        count are ignored."""
+        curves, slots, pressures = self.curves, self.slots, self.pressures
+        for series, value in latest:
+            found = curves.get(series[0])
+            if found is None:
+                continue
+            curve, domain = found
+            slot = slots.get(series)
+            if slot is None:
+                domain_pressures = pressures.setdefault(domain, [])
+                slots[series] = (domain_pressures, len(domain_pressures))
+                domain_pressures.append(curve(value))
+            else:
+                slot[0][slot[1]] = curve(value)
+
+    def values(self) -> dict[str, float]:
+        """The composite readings now (as `index_values`)."""
+        return _named(_domain_means(self.pressures), self.weights)

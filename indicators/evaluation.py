@@ -7,24 +7,23 @@ pipeline, the staleness sweep, the tests and the benchmark.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from operator import itemgetter
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
+from numpy.typing import NDArray
 
 from core.i18n import t
 from core.levels import level
 from indicators import rules
 from indicators.catalog import AnomalyRule, ForecastRule, Indicator, NoDataRule, RateRule, severity_of
-from indicators.rules import TIME, Point, Verdict
+from indicators.rules import FORECAST_CLEAR_FACTOR, RATE_CLEAR_SHARE, Point, Verdict
 
 LOOKBACK_MARGIN = 2
-VALUE = itemgetter(1)
+MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -104,23 +103,120 @@ class SeriesWindow(NamedTuple):
     history: Sequence[Point] = ()
 
 
+class SeriesBatch(NamedTuple):
+    """Many series of one indicator to judge, as columns: what `SeriesWindow` holds per series,
+    without a Python object per point.
+
+    Series k's window is rows lo[k]:hi[k] of `micros` and `values` (time-ordered; other rows may
+    belong to other indicators' series), its new points start at row first[k]. Times are whole
+    microseconds from any origin shared within a series, so they compare and subtract exactly as
+    the datetimes. `points(k)` gives the same window as (datetime, value) pairs and `history(k)`
+    the long past of an anomaly rule: built only for the few series judged point by point.
+    """
+
+    micros: NDArray[np.int64]
+    values: NDArray[np.float64]
+    lo: NDArray[np.intp]
+    first: NDArray[np.intp]
+    hi: NDArray[np.intp]
+    open_severity: Sequence[Mapping[str, int]]
+    points: Callable[[int], Sequence[Point]]
+    history: Callable[[int], Sequence[Point]]
+
+    @classmethod
+    def of(cls, windows: Sequence[SeriesWindow]) -> SeriesBatch:
+        """The columns of series given as point lists (tests, one series at a time)."""
+        lengths = np.array([len(w.points) for w in windows], dtype=np.intp)
+        hi = np.cumsum(lengths, dtype=np.intp)
+        lo = hi - lengths
+        micros = [(at - w.points[0][0]) // MICROSECOND for w in windows for at, _ in w.points]
+        return cls(
+            np.array(micros, dtype=np.int64),
+            np.array([value for w in windows for _, value in w.points], dtype=np.float64),
+            lo,
+            lo + np.minimum([w.first_new for w in windows], lengths).astype(np.intp),
+            hi,
+            [w.open_severity for w in windows],
+            lambda k: windows[k].points,
+            lambda k: windows[k].history,
+        )
+
+
+def bisect_rows(
+    micros: NDArray[np.int64], lo: NDArray[np.intp], hi: NDArray[np.intp], target: NDArray[np.int64]
+) -> NDArray[np.intp]:
+    """`bisect.bisect_left(micros, target[i], lo[i], hi[i])` for every i at once: the same steps,
+    so the same answer."""
+    lo, hi = lo.copy(), hi.copy()
+    active = np.flatnonzero(lo < hi)
+    while len(active):
+        low, high = lo[active], hi[active]
+        middle = (low + high) // 2
+        below = micros[middle] < target[active]
+        lo[active] = np.where(below, middle + 1, low)
+        hi[active] = np.where(below, high, middle)
+        active = active[lo[active] < hi[active]]
+    return lo
+
+
+def _segments(
+    ufunc: np.ufunc, values: NDArray[np.float64], start: NDArray[np.intp], stop: NDArray[np.intp]
+) -> NDArray[np.float64]:
+    """ufunc.reduce over values[start[i]:stop[i]] for every i (each segment non-empty). A NaN
+    anywhere in a segment makes np.maximum and np.minimum answer NaN."""
+    edges = np.empty(2 * len(start), dtype=np.intp)
+    edges[0::2], edges[1::2] = start, stop
+    return ufunc.reduceat(np.append(values, 0.0), edges)[0::2]
+
+
+class _NewRows(NamedTuple):
+    """The windows of a batch's series that have new points, gathered next to one another (series
+    j is rows lo[j]:hi[j], new from first[j]), and every new point: its row and its series."""
+
+    micros: NDArray[np.int64]
+    values: NDArray[np.float64]
+    lo: NDArray[np.intp]
+    first: NDArray[np.intp]
+    hi: NDArray[np.intp]
+    row: NDArray[np.intp]
+    owner: NDArray[np.intp]
+
+    @classmethod
+    def of(cls, batch: SeriesBatch, series: NDArray[np.intp]) -> _NewRows:
+        lengths = batch.hi[series] - batch.lo[series]
+        hi = np.cumsum(lengths, dtype=np.intp)
+        lo = hi - lengths
+        rows = np.arange(hi[-1] if len(hi) else 0) + np.repeat(batch.lo[series] - lo, lengths)
+        first = batch.first[series] - batch.lo[series] + lo
+        counts = hi - first
+        owner = np.repeat(np.arange(len(series)), counts)
+        row = first[owner] + np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+        return cls(batch.micros[rows], batch.values[rows], lo, first, hi, row, owner)
+
+    def everywhere(self, holds: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """Per series: does `holds` (one per new point) hold at each of its new points?"""
+        return np.bincount(self.owner, weights=~holds, minlength=len(self.lo)) == 0
+
+    def since(self, reach: int) -> NDArray[np.intp]:
+        """Per new point, the first row of its window of `reach` microseconds: the rules'
+        `bisect_left(points, at - reach, hi=index, key=TIME)`."""
+        return bisect_rows(self.micros, self.lo[self.owner], self.row, self.micros[self.row] - reach)
+
+
 class Evaluator:
     """One indicator's rules, prepared once per batch: judging a series then costs only the judging.
 
-    A rule with no open alert is first put to an exact pre-check: most series of a batch are far
-    from every level and have no gap, and the answer "nothing" then needs no per-point judgement
-    (`quiet`); the forecast's trend is fitted for all the batch's series at once
-    (`_calm_forecasts`). Exact, never a guess: a pre-check says "nothing" only where the rule's
-    full evaluation (`rule_transitions`) finds no transition; tests/unit/test_quiet_rules.py
-    compares the two on random windows.
+    Each rule is first put to an exact pre-check over the whole batch at once (`steady`): most
+    series of a batch stay where they are, far from every level and without a gap, or still
+    where their open alert is, and the answer "no change" then needs no per-point judgement.
+    Exact, never a guess: a pre-check says "no change" only where the rule's full evaluation
+    (`rule_transitions`) finds no transition; tests/unit/test_quiet_rules.py compares the two on
+    random windows.
     """
 
     def __init__(self, indicator: Indicator):
         self.indicator = indicator
         self.keys = [(key, rule_type(key)) for key in indicator.rule_keys()]
-        thresholds = indicator.thresholds
-        self.above = thresholds is not None and thresholds.direction == "above"
-        self.mildest = thresholds.limits()[0][1] if thresholds else None
         self.rate = next((r for r in indicator.rules if isinstance(r, RateRule)), None)
         self.forecast = next((r for r in indicator.rules if isinstance(r, ForecastRule)), None)
         self.anomaly = anomaly_rule(indicator)
@@ -129,92 +225,139 @@ class Evaluator:
 
     def evaluate(self, series: SeriesWindow) -> list[Transition]:
         """Judge points[first_new:] under every rule, each from its open alert's severity."""
-        return self.evaluate_many([series])[0]
+        return self.evaluate_many(SeriesBatch.of([series]))[0]
 
-    def evaluate_many(self, batch: Sequence[SeriesWindow]) -> list[list[Transition]]:
-        """`evaluate` for many series of this indicator."""
-        calm = self._calm_forecasts(batch) if self.forecast else set()
-        return [self._judge(series, number in calm) for number, series in enumerate(batch)]
-
-    def _judge(self, series: SeriesWindow, calm_forecast: bool) -> list[Transition]:
-        points, first_new, open_severity, history = series
-        found: list[Transition] = []
-        if first_new >= len(points):
-            return found
-        new = points[first_new:]
-        for rule_key, kind in self.keys:
-            current = open_severity.get(rule_key, 0) if open_severity else 0
-            if current:
-                quiet = False
-            elif kind == "forecast":
-                quiet = calm_forecast
-            else:
-                quiet = self.quiet(kind, points, first_new, new)
-            if not quiet:
-                found += rule_transitions(self.indicator, rule_key, points, first_new, current, history)
+    def evaluate_many(self, batch: SeriesBatch) -> list[list[Transition]]:
+        """`evaluate` for every series of the batch: the rules the pre-checks cannot show steady
+        are judged point by point on the series' points."""
+        found: list[list[Transition]] = [[] for _ in range(len(batch.lo))]
+        steady = self.steady(batch)
+        built: dict[int, Sequence[Point]] = {}
+        for rule_key, _ in self.keys:
+            for k in np.flatnonzero(~steady[rule_key]).tolist():
+                points = built.get(k)
+                if points is None:
+                    points = built[k] = batch.points(k)
+                current = batch.open_severity[k].get(rule_key, 0)
+                first_new = int(batch.first[k] - batch.lo[k])
+                found[k] += rule_transitions(
+                    self.indicator, rule_key, points, first_new, current, batch.history(k)
+                )
         return found
 
-    def quiet(self, kind: str, points: Sequence[Point], first_new: int, new: Sequence[Point]) -> bool:
-        """True only when the rule, with no open alert, cannot change at any new point
-        (`new` = points[first_new:]).
+    def steady(self, batch: SeriesBatch) -> dict[str, NDArray[np.bool_]]:
+        """Per rule key, True for each series where the rule stays at its open alert's severity
+        (0 without one) at every new point, so judging it point by point would find nothing;
+        True as well for a series without new points. Anomaly rules are always judged in full.
 
-        - threshold: entering any level needs its limit reached at the point judged, and the
-          mildest limit is reached first; no new point reaching it, no level;
-        - rate: the change a point shows is at most the newest extreme minus the window's
-          opposite extreme (float subtraction is monotone, so the bound holds as computed);
-        - nodata: no new point follows a silence longer than the limit.
-        Each comparison answers False for a NaN, that is "not quiet". Anomaly rules are always
-        judged in full; forecasts in `_calm_forecasts`.
+        Each check takes the rule's own comparisons and float operations, on the same windows
+        (found by the same bisection; times in whole microseconds, so as exact as the datetimes);
+        wherever numpy could differ from Python (NaN, whose ordering differs) it answers False.
         """
-        if kind == "threshold":
-            if self.above:
-                return max(map(VALUE, new)) < self.mildest
-            return min(map(VALUE, new)) > self.mildest
-        if kind == "rate":
-            change = self.rate.change
-            if change > 0:
-                return max(map(VALUE, new)) - min(map(VALUE, points)) < change
-            return min(map(VALUE, new)) - max(map(VALUE, points)) > change
-        if kind == "nodata":
-            limit = self.silence
-            if first_new == len(points) - 1:
-                return first_new == 0 or new[0][0] - points[first_new - 1][0] <= limit
-            return all(
-                points[i][0] - points[i - 1][0] <= limit for i in range(max(first_new, 1), len(points))
-            )
-        return False
+        has_new = np.flatnonzero(batch.first < batch.hi)
+        new = _NewRows.of(batch, has_new)
+        position = np.full(len(batch.lo), -1)
+        position[has_new] = np.arange(len(has_new))
+        current = {key: np.zeros(len(has_new), dtype=np.int64) for key, _ in self.keys}
+        for k, open_severity in enumerate(batch.open_severity):
+            if open_severity and position[k] >= 0:
+                for key, severity in open_severity.items():
+                    if key in current:
+                        current[key][position[k]] = severity
+        answers: dict[str, NDArray[np.bool_]] = {}
+        for rule_key, kind in self.keys:
+            if kind == "threshold":
+                stays = self._steady_threshold(new, current[rule_key])
+            elif kind == "rate":
+                stays = self._steady_rate(new, current[rule_key])
+            elif kind == "forecast":
+                stays = self._steady_forecast(new, current[rule_key])
+            elif kind == "nodata":
+                silent = np.diff(new.micros) > self.silence // MICROSECOND
+                gaps = np.concatenate(([0], np.cumsum(silent)))
+                # silent[i - 1] is the gap ending at row i; a series' first row has none.
+                quiet = gaps[new.hi - 1] == gaps[np.maximum(new.first, new.lo + 1) - 1]
+                stays = quiet & (current[rule_key] == 0)  # an open no-data alert resolves
+            else:
+                stays = np.zeros(len(has_new), dtype=bool)
+            answer = np.ones(len(batch.lo), dtype=bool)
+            answer[has_new] = stays
+            answers[rule_key] = answer
+        return answers
 
-    def _calm_forecasts(self, batch: Sequence[SeriesWindow]) -> set[int]:
-        """The series (by position) whose forecast, with no open alert, fires at no new point.
-
-        Windows too short or already at the target cannot fire; the others' trends are fitted
-        all at once, grouped by window length, with the same float operations as the rule. The
-        series of a batch mostly share their observation times: each distinct run of times is
-        turned into seconds once.
-        """
-        rule, key = self.forecast, f"{self.indicator.key}:forecast"
-        thresholds, limit = self.indicator.thresholds, rules.forecast_limit(self.indicator, rule)
-        calm: set[int] = set()
-        fits: dict[int, list[tuple[int, list[float], list[float]]]] = defaultdict(list)
-        seconds: dict[tuple[datetime, ...], list[float]] = {}
-        for number, (points, first_new, open_severity, _) in enumerate(batch):
-            if open_severity.get(key):
+    def _steady_threshold(self, new: _NewRows, current: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """`rules.threshold` enters a level above `current` only where the run of points reaching
+        that level's limit, ending at the point, is long enough; the limits are ordered, so that
+        run lies within the run reaching the mildest limit above `current`, no longer, no earlier
+        in time. Failing that, the level stays while the value reaches its clear value."""
+        thresholds = self.indicator.thresholds
+        limits = dict(thresholds.limits())
+        point_values = new.values[new.row]
+        steady = np.zeros(len(current), dtype=bool)
+        for severity in sorted(set(current.tolist())):
+            if severity and severity not in limits:
                 continue
-            calm.add(number)
-            for index in range(first_new, len(points)):
-                window = rules.forecast_window(rule, points, index)
-                if len(window) < rule.min_points or thresholds.reaches(points[index][1], limit):
-                    continue
-                times = tuple(map(TIME, window))
-                if times not in seconds:
-                    seconds[times] = rules.window_seconds(window)
-                fits[len(window)].append((number, seconds[times], list(map(VALUE, window))))
-        for rows in fits.values():
-            times = np.array([times for _, times, _ in rows])
-            values = np.array([values for _, _, values in rows])
-            fires = rules.forecast_may_fire(self.indicator, rule, times, values)
-            calm.difference_update(number for (number, _, _), fire in zip(rows, fires, strict=True) if fire)
-        return calm
+            holds = np.ones(len(new.row), dtype=bool)
+            higher = [limit for level, limit in limits.items() if level > severity]
+            if higher:
+                holds &= ~self._may_enter(new, higher[0])
+            if severity:
+                holds &= self._reaches(point_values, thresholds.clear_value(severity))
+            chosen = current == severity
+            steady[chosen] = new.everywhere(holds | ~chosen[new.owner])[chosen]
+        return steady
+
+    def _may_enter(self, new: _NewRows, limit: float) -> NDArray[np.bool_]:
+        """Per new point: the run of points reaching `limit` ending there holds the rule's count
+        of readings for its duration (`rules._run_start`)."""
+        thresholds = self.indicator.thresholds
+        reach = self._reaches(new.values, limit)
+        breaks = np.maximum.accumulate(np.where(reach, -1, np.arange(len(reach))))
+        start = np.minimum(np.maximum(breaks[new.row] + 1, new.lo[new.owner]), new.row)
+        held = (new.micros[new.row] - new.micros[start]) / 1e6
+        return reach[new.row] & (new.row - start + 1 >= thresholds.readings) & (held >= thresholds.hold)
+
+    def _reaches(self, values: NDArray[np.float64], limit: float) -> NDArray[np.bool_]:
+        return values >= limit if self.indicator.thresholds.direction == "above" else values <= limit
+
+    def _steady_rate(self, new: _NewRows, current: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """`rules.rate` at every new point: the change over its window against the change the
+        rule needs (half of it to stay); a window of one point gives 0."""
+        rule = self.rate
+        start = new.since(timedelta(seconds=rule.within) // MICROSECOND)
+        rising = rule.change > 0
+        extreme = _segments(np.minimum if rising else np.maximum, new.values, start, new.row + 1)
+        with np.errstate(over="ignore", invalid="ignore"):  # infinities: inf - inf is NaN
+            moved = new.values[new.row] - extreme
+        alerted = current[new.owner] != 0
+        needed = np.where(alerted, rule.change * RATE_CLEAR_SHARE, rule.change * 1.0)
+        firing = (moved >= needed if rising else moved <= needed) & (new.row > start)
+        severity = np.where(firing, severity_of(rule.level), 0)
+        return new.everywhere((severity == current[new.owner]) & ~np.isnan(moved))
+
+    def _steady_forecast(self, new: _NewRows, current: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """`rules.forecast` at every new point: windows too short or already at the target give
+        0; the others' trends are fitted all at once, grouped by window length, their times in
+        seconds from the window's first point as `timedelta.total_seconds` computes them (whole
+        microseconds / 10**6, one correctly rounded division)."""
+        rule = self.forecast
+        limit = rules.forecast_limit(self.indicator, rule)
+        start = new.since(timedelta(seconds=rule.window) // MICROSECOND)
+        length = new.row - start + 1
+        fitted = (length >= rule.min_points) & ~self._reaches(new.values[new.row], limit)
+        alerted = current[new.owner] != 0
+        horizons = np.where(alerted, rule.horizon * FORECAST_CLEAR_FACTOR, rule.horizon * 1.0)
+        certain = np.ones(len(new.row), dtype=bool)
+        fires = np.zeros(len(new.row), dtype=bool)
+        for size in sorted(set(length[fitted].tolist())):
+            chosen = np.flatnonzero(fitted & (length == size))
+            rows = start[chosen, None] + np.arange(size)
+            seconds = (new.micros[rows] - new.micros[start[chosen], None]) / 1e6
+            certain[chosen], fires[chosen] = rules.forecast_fires(
+                self.indicator, rule, seconds, new.values[rows], horizons[chosen]
+            )
+        severity = np.where(fires, severity_of(rule.level), 0)
+        return new.everywhere(certain & (severity == current[new.owner]))
 
 
 def evaluate_series(

@@ -173,26 +173,32 @@ def forecast(
     return Verdict(severity_of(rule.level), facts, predicted)
 
 
-def forecast_may_fire(
-    indicator: Indicator, rule: ForecastRule, times: NDArray[np.float64], values: NDArray[np.float64]
-) -> NDArray[np.bool_]:
-    """`forecast` from no open alert over many windows at once (rows of one length; the caller has
-    already dropped windows too short or already at the target): False where it cannot fire.
+def forecast_fires(
+    indicator: Indicator,
+    rule: ForecastRule,
+    times: NDArray[np.float64],
+    values: NDArray[np.float64],
+    horizons: NDArray[np.float64],
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """`forecast` over many windows at once (rows of one length; the caller has already dropped
+    windows too short or already at the target): whether each row's trend reaches the target
+    within its horizon (`rule.horizon`, or the longer one of an open alert), and where that answer
+    is certainly the rule's own.
 
-    Rows where the plain-Python rule could differ are answered True, so the caller judges them in
-    full: times not strictly increasing (the rule skips pairs of equal times), or values not
-    finite or so large that differences overflow (NaN sorts differently in numpy and Python).
+    Not certain, so the caller judges them in full: times not strictly increasing (the rule skips
+    pairs of equal times), or values not finite or so large that differences overflow (NaN sorts
+    differently in numpy and Python). Elsewhere the float operations are the rule's.
     """
     increasing = (np.diff(times, axis=1) > 0).all(axis=1)
-    regular = increasing & (np.abs(values) < SAFE_MAGNITUDE).all(axis=1)
-    may_fire = ~regular
-    slope, intercept = theil_sen_rows(times[regular], values[regular])
-    fitted = intercept + slope * times[regular, -1]
+    certain = increasing & (np.abs(values) < SAFE_MAGNITUDE).all(axis=1)
+    slope, intercept = theil_sen_rows(times[certain], values[certain])
+    fitted = intercept + slope * times[certain, -1]
     with np.errstate(all="ignore"):
         seconds = (forecast_limit(indicator, rule) - fitted) / slope
     worsening = slope > 0 if indicator.thresholds.direction == "above" else slope < 0
-    may_fire[regular] = worsening & (seconds > 0) & (seconds <= rule.horizon)
-    return may_fire
+    fires = np.zeros(len(times), dtype=bool)
+    fires[certain] = worsening & (seconds > 0) & (seconds <= horizons[certain])
+    return certain, fires
 
 
 def baseline(history: Sequence[Point], at: datetime, rule: AnomalyRule) -> list[float]:

@@ -6,26 +6,27 @@ A source that raises or hangs ends its own run as failed and never delays anothe
 
 from __future__ import annotations
 
-import bisect
 import gc
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import NamedTuple
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core.records import ValidReading
+from core.records import Record, ValidReading
 from core.timeutil import floor_time, utcnow
 from datasources.base import Batch
-from indicators.composite import CITY_KEY, index_values, is_composite
-from indicators.evaluation import Evaluator, SeriesWindow, lookback
-from indicators.validation import Rejection
+from indicators.composite import CITY_KEY, RunningIndex
+from indicators.evaluation import Evaluator, SeriesBatch, bisect_rows, lookback
+from indicators.validation import BatchCheck, Rejection
 from ingest.context import IngestContext
 from store.alerts import (
     AlertWriter,
@@ -37,12 +38,17 @@ from store.alerts import (
 )
 from store.models import RejectedRecord, Series, Source, SourceRun
 from store.readings import upsert_readings
+from store.rollups import refresh_rollups, spans_of
 from store.state import bump_data_version
-from store.windows import id_in, points
+from store.windows import MICROSECOND, columns, id_in, micros_since_epoch, points
 
 log = logging.getLogger(__name__)
 COMPOSITE_SOURCE = "composite"
 COMPOSITE_STEP = timedelta(minutes=5)
+# Records validated and stored per transaction: bounds a run's memory and the time it holds the
+# database's write lock, and is large enough that a part's fixed costs (reading every series'
+# latest value for the index, the rules' windows) stay small per reading.
+CHUNK_RECORDS = 100_000
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,19 @@ class RunResult:
     accepted: int = 0
     rejected: int = 0
     error: str | None = None
+
+
+@dataclass
+class _Storing:
+    """A run while its parts are stored: what each part needs, and the counts stored so far."""
+
+    ctx: IngestContext
+    source_id: str
+    run_id: int
+    fetched: int
+    check: BatchCheck
+    accepted: int = 0
+    rejected: int = 0
 
 
 class SourceTimeout(Exception):
@@ -147,53 +166,67 @@ def _evaluate(ctx: IngestContext, session: Session, touched: dict[int, list[Vali
 
 def _evaluate_batch(ctx: IngestContext, session: Session, touched: dict[int, list[ValidReading]]) -> None:
     """The evaluation proper; its windows are freed when it returns, before the collector resumes."""
-    series_rows = [
-        SeriesRow(sid, readings[0].indicator, readings[0].entity) for sid, readings in touched.items()
-    ]
+    by_indicator: dict[str, list[int]] = {}
+    for sid, readings in touched.items():
+        by_indicator.setdefault(readings[0].indicator, []).append(sid)
     alerts = open_alerts(session, touched)
-    evaluators = {key: Evaluator(ctx.catalog[key]) for key in {s.indicator_key for s in series_rows}}
-    batches = _judged_windows(session, series_rows, touched, alerts, evaluators)
+    evaluators = {key: Evaluator(ctx.catalog[key]) for key in by_indicator}
+    batches = _judged_windows(session, by_indicator, touched, alerts, evaluators)
     times = [r.observed_at for readings in touched.values() for r in readings]
     writer = AlertWriter(session, alerts, silences_between(session, min(times), max(times)))
     for key, batch in batches.items():
         evaluator = evaluators[key]
-        found = evaluator.evaluate_many([series for _, series in batch])
-        for (s, _), steps in zip(batch, found, strict=True):
+        for sid, steps in zip(by_indicator[key], evaluator.evaluate_many(batch), strict=True):
             if steps:
-                writer.apply(s, steps, ctx.explainer(evaluator.indicator, s.entity))
+                entity = touched[sid][0].entity
+                writer.apply(SeriesRow(sid, key, entity), steps, ctx.explainer(evaluator.indicator, entity))
     writer.flush()
     write_series_levels(session, touched, series_levels(alerts))
 
 
 def _judged_windows(
     session: Session,
-    series_rows: list[SeriesRow],
+    by_indicator: dict[str, list[int]],
     touched: dict[int, list[ValidReading]],
     alerts: dict[tuple[int, str], OpenAlert],
     evaluators: dict[str, Evaluator],
-) -> dict[str, list[tuple[SeriesRow, SeriesWindow]]]:
-    """Each touched series' window (all read in one query), where its new points start and its
-    open alerts' severities, grouped by indicator."""
+) -> dict[str, SeriesBatch]:
+    """Each indicator's touched series (in `by_indicator` order) as one batch: their windows (all
+    read in one query), where their new points start and their open alerts' severities."""
     open_severity: dict[int, dict[str, int]] = {}
     for (series_id, key), alert in alerts.items():
         open_severity.setdefault(series_id, {})[key] = alert.severity
     firsts = {sid: min(map(attrgetter("observed_at"), readings)) for sid, readings in touched.items()}
-    reach = {key: lookback(evaluator.indicator) for key, evaluator in evaluators.items()}
-    windows = points(session, {s.id: firsts[s.id] - reach[s.indicator_key] for s in series_rows})
+    new_from = {sid: micros_since_epoch(at) for sid, at in firsts.items()}
+    reach = {key: lookback(evaluator.indicator) // MICROSECOND for key, evaluator in evaluators.items()}
+    read = columns(
+        session, {sid: new_from[sid] - reach[key] for key, sids in by_indicator.items() for sid in sids}
+    )
     past = {
         key: timedelta(days=7 * e.anomaly.weeks, seconds=e.anomaly.tolerance)
         for key, e in evaluators.items()
         if e.anomaly is not None
     }
-    long_past = {s.id: firsts[s.id] - past[s.indicator_key] for s in series_rows if s.indicator_key in past}
+    long_past = {sid: firsts[sid] - past[key] for key in past for sid in by_indicator[key]}
     histories = points(session, long_past) if long_past else {}
-    batches: dict[str, list[tuple[SeriesRow, SeriesWindow]]] = {}
-    time_of, none = itemgetter(0), {}
-    for s in series_rows:
-        window = windows.get(s.id, [])
-        first_new = bisect.bisect_left(window, firsts[s.id], key=time_of)
-        judged = SeriesWindow(window, first_new, open_severity.get(s.id, none), histories.get(s.id, ()))
-        batches.setdefault(s.indicator_key, []).append((s, judged))
+    found = read.find([sid for sids in by_indicator.values() for sid in sids])
+    batches, none, offset = {}, {}, 0
+    for key, sids in by_indicator.items():
+        k = found[offset : offset + len(sids)]
+        offset += len(sids)
+        lo = np.where(k >= 0, read.starts[k], 0)
+        hi = np.where(k >= 0, read.starts[k + 1], 0)
+        starts = np.fromiter(map(new_from.__getitem__, sids), np.int64, len(sids))
+        batches[key] = SeriesBatch(
+            read.micros,
+            read.values,
+            lo,
+            bisect_rows(read.micros, lo, hi, starts),
+            hi,
+            [open_severity.get(sid, none) for sid in sids],
+            lambda n, k=k: read.window(int(k[n])),
+            lambda n, sids=sids: histories.get(sids[n], ()),
+        )
     return batches
 
 
@@ -205,26 +238,30 @@ def _composite(ctx: IngestContext, session: Session, accepted: list[ValidReading
     """
     if CITY_KEY not in ctx.catalog or not accepted:
         return []
-    latest = {
-        (key, entity): value
-        for key, entity, value in session.execute(
-            select(Series.indicator_key, Series.entity, Series.last_value)
-        )
-        if value is not None and not is_composite(key) and key in ctx.catalog
-    }
-    buckets: dict[datetime, list[ValidReading]] = {}
+    index = RunningIndex(ctx.catalog, ctx.settings.composite_weights)
+    counting = index.counting
+    buckets: dict[datetime, dict[tuple[str, str], float]] = {}
+    bucket_of: dict[datetime, dict[tuple[str, str], float]] = {}
     for reading in accepted:
-        if not is_composite(reading.indicator) and ctx.catalog[reading.indicator].thresholds is not None:
-            buckets.setdefault(floor_time(reading.observed_at, COMPOSITE_STEP), []).append(reading)
+        if reading.indicator in counting:
+            at = reading.observed_at
+            bucket = bucket_of.get(at)
+            if bucket is None:
+                bucket = bucket_of[at] = buckets.setdefault(floor_time(at, COMPOSITE_STEP), {})
+            bucket[(reading.indicator, reading.entity)] = reading.value
+    if not buckets:
+        return []
+    stored = session.execute(select(Series.indicator_key, Series.entity, Series.last_value))
+    index.set(((key, entity), value) for key, entity, value in stored if value is not None)
     city = ctx.settings.city.adcode
     found = []
     for bucket in sorted(buckets):
-        for reading in buckets[bucket]:
-            latest[(reading.indicator, reading.entity)] = reading.value
-        values = ((ctx.catalog[key], value) for (key, _), value in latest.items())
-        for key, value in index_values(values, ctx.settings.composite_weights).items():
-            if key in ctx.catalog:
-                found.append(ValidReading(key, city, bucket, value))
+        index.set(buckets[bucket].items())
+        found.extend(
+            ValidReading(key, city, bucket, value)
+            for key, value in index.values().items()
+            if key in ctx.catalog
+        )
     return found
 
 
@@ -288,32 +325,100 @@ def run_source(
         message = f"{type(exc).__name__}: {exc}"
         _finish_failed(ctx, run_id, "error", message)
         return RunResult(source_id, run_id, "error", error=message)
-    accepted, rejected = ctx.validator.validate(batch.records)
-    try:
-        with ctx.sessions() as session:
-            touched = upsert_readings(session, accepted, source_id, ctx.region_of) if accepted else {}
-            composite = _composite(ctx, session, accepted)
-            if composite:
-                touched |= upsert_readings(session, composite, COMPOSITE_SOURCE, ctx.region_of)
-            _evaluate(ctx, session, at_the_edge(session, touched))
-            _quarantine(session, source_id, run_id, rejected)
-            run = session.get(SourceRun, run_id)
-            run.status = "ok" if not rejected else "partial"
-            run.fetched, run.accepted, run.rejected = len(batch.records), len(accepted), len(rejected)
-            run.finished_at = utcnow()
-            source_row = session.get(Source, source_id)
-            if batch.watermark is not None and not keep_watermark:
-                source_row.watermark = batch.watermark
-            _note_freshness(ctx, source_row, accepted)
-            bump_data_version(session)
-            session.commit()
-    except Exception as exc:  # noqa: BLE001 - a storage failure ends this run only
-        log.exception("source %s: storing failed", source_id)
-        message = f"{type(exc).__name__}: {exc}"
-        _finish_failed(ctx, run_id, "error", message)
-        return RunResult(source_id, run_id, "error", len(batch.records), error=message)
-    status = "ok" if not rejected else "partial"
-    return RunResult(source_id, run_id, status, len(batch.records), len(accepted), len(rejected))
+    parts = _parts(batch.records)
+    fetched, watermark = len(batch.records), batch.watermark
+    del batch  # the parts hold the records now, and each part's go as soon as it is stored
+    return _store(ctx, source_id, run_id, parts, fetched, None if keep_watermark else watermark)
+
+
+def ingest_records(ctx: IngestContext, source_id: str, records: list[Record]) -> RunResult:
+    """One run of a source with records it pushed to us (an NGSI notification) instead of fetched.
+
+    Logged in source_runs like any run; the watermark is the fetch's bookmark and stays as it is.
+    Runs of one source never overlap, whichever process starts them (see `_claim_source`).
+    """
+    _, run_id = _start_run(ctx, source_id)
+    return _store(ctx, source_id, run_id, _parts(records), len(records), None)
+
+
+def _parts(records: list[Record]) -> deque[list[Record]]:
+    """The batch cut into parts of CHUNK_RECORDS records (always at least one part, maybe empty)."""
+    return deque(records[start : start + CHUNK_RECORDS] for start in range(0, len(records), CHUNK_RECORDS))
+
+
+def _store(
+    ctx: IngestContext,
+    source_id: str,
+    run_id: int,
+    parts: deque[list[Record]],
+    fetched: int,
+    watermark: str | None,
+) -> RunResult:
+    """Validate and store a fetched batch one part at a time, each part in its own transaction.
+
+    A large export (1.5 million rows) then needs the memory of one part, not of the whole file,
+    besides the records themselves. Duplicates are still found across the whole batch. The run's
+    counts grow with each part; the watermark moves with the last part only, so a run that fails
+    half-way is fetched again in full next time (what was stored is upserted again, unchanged).
+    """
+    run = _Storing(ctx, source_id, run_id, fetched, ctx.validator.batch())
+    stored, count = 0, max(1, len(parts))
+    while True:
+        last = len(parts) <= 1
+        try:
+            with _collector_paused():
+                _store_part(run, parts.popleft() if parts else [], last, watermark)
+        except Exception as exc:  # noqa: BLE001 - a storage failure ends this run only
+            log.exception("source %s: storing failed", source_id)
+            message = f"{type(exc).__name__}: {exc}"
+            if stored:
+                message += f" (after {stored} of {count} parts were stored: {run.accepted} readings)"
+            _finish_failed(ctx, run_id, "error", message)
+            return RunResult(source_id, run_id, "error", fetched, run.accepted, run.rejected, message)
+        stored += 1
+        if last:
+            status = "ok" if not run.rejected else "partial"
+            return RunResult(source_id, run_id, status, fetched, run.accepted, run.rejected)
+
+
+def _claim_source(session: Session, source_id: str) -> None:
+    """Hold the source's row for this transaction, so runs of one source never interleave even
+    when they start in different processes (a web worker storing a notification while the
+    scheduler runs the same source): the rule evaluation of one would otherwise miss the alerts
+    the other is opening. On SQLite this is the database's write lock, taken before any read."""
+    claim = update(Source).where(Source.id == source_id).values(watermark=Source.watermark)
+    session.execute(claim, execution_options={"synchronize_session": False})
+
+
+def _store_part(run: _Storing, records: list[Record], last: bool, watermark: str | None) -> None:
+    """Validate one part and store it in one transaction: readings, the composite index, rollups,
+    the rules, the quarantine and the run's counts; with the last part, the run's end and the
+    watermark. The part's objects are gone when this returns, before the collector resumes."""
+    ctx, source_id = run.ctx, run.source_id
+    accepted, rejected = run.check.check(records)
+    del records
+    with ctx.sessions() as session:
+        _claim_source(session, source_id)
+        touched = upsert_readings(session, accepted, source_id, ctx.region_of)
+        composite = _composite(ctx, session, accepted)
+        if composite:
+            touched |= upsert_readings(session, composite, COMPOSITE_SOURCE, ctx.region_of)
+        refresh_rollups(session, spans_of(touched), ctx.settings.tz)
+        _evaluate(ctx, session, at_the_edge(session, touched))
+        _quarantine(session, source_id, run.run_id, rejected)
+        row = session.get(SourceRun, run.run_id)
+        row.fetched = run.fetched
+        row.accepted, row.rejected = run.accepted + len(accepted), run.rejected + len(rejected)
+        source = session.get(Source, source_id)
+        if last:
+            row.status = "ok" if not row.rejected else "partial"
+            row.finished_at = utcnow()
+            if watermark is not None:
+                source.watermark = watermark
+        _note_freshness(ctx, source, accepted)
+        bump_data_version(session)
+        session.commit()
+    run.accepted, run.rejected = run.accepted + len(accepted), run.rejected + len(rejected)
 
 
 def _note_freshness(ctx: IngestContext, source: Source, accepted: list[ValidReading]) -> None:

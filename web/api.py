@@ -6,6 +6,12 @@ see is absent from every answer, and asking for it by key is a 404 exactly like 
 exist, so the API does not even confirm that it exists. Acknowledging goes through the store's
 conditional UPDATE, so of two officers acknowledging at once exactly one succeeds and the other
 learns who did it (409).
+
+Brokers of the city's `ngsi` sources post their subscriptions' notifications to
+/ngsi/<source>/notify; the request stores them through the one pipeline itself, so a change is on
+the screens (and its alert raised) when the broker gets its 204. Runs of one source never
+interleave, in whichever process they start (the pipeline claims the source's row per
+transaction), and nothing is fetched here: the entities are the request's.
 """
 
 from __future__ import annotations
@@ -13,16 +19,22 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime, timedelta
+from typing import Any
 
 import flask
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.levels import RED, level
 from core.settings import Names
 from core.timeutil import as_utc, utcnow
 from indicators.catalog import Indicator
+from ingest.context import IngestContext
+from ingest.pipeline import ingest_records
 from store import audit, queries
 from store.alerts import AlertConflict, acknowledge
+from store.models import RejectedRecord, Source
 from store.state import bump_data_version
 from web.api_base import (
     ROUTES,
@@ -61,6 +73,8 @@ from web.openapi import document
 from web.runtime import WebRuntime
 
 DEFAULT_SPAN = timedelta(hours=24)
+# A broker sends the changed entities of one subscription; a few thousand fit in 1 MiB.
+NGSI_MAX_BODY = 1024 * 1024
 STATES = {
     "open": ("active", "acknowledged"),
     "active": ("active",),
@@ -356,6 +370,61 @@ def acknowledge_alert(alert_id: int) -> flask.Response:
     return respond(AcknowledgeResult(alert=_alert_out(alert, indicator, _entity_names(rt)), note=note))
 
 
+class NgsiNotification(BaseModel):
+    """An NGSI-v2 or NGSI-LD notification, as a broker's subscription sends it."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    subscription_id: str = Field(alias="subscriptionId", description="the subscription that notifies")
+    data: list[dict[str, Any]] = Field(
+        description="the changed entities, key-values or normalized (v2 or LD, as the source's `api`)"
+    )
+
+
+@route(
+    "/ngsi/<source_id>/notify",
+    "POST",
+    summary="Receive a notification of an NGSI broker for an `ngsi` source (admin token)",
+    description="The target of an NGSI-v2 or NGSI-LD subscription (application/json or "
+    "application/ld+json, at most 1 MiB). The entities go through the source's mapping and the "
+    "pipeline at once, as one run of the source (validation, quarantine, rules, alerts); 204 when "
+    "stored. 404: no `ngsi` source of that id; 422: the source is disabled, or not one reading of "
+    "the notification could be used (the reason of the first is given; all are in quarantine).",
+    body=NgsiNotification,
+    response=None,
+    status=204,
+    errors=(400, 403, 404, 413, 415, 422),
+)
+def ngsi_notify(source_id: str) -> flask.Response:
+    identity = permitted("source.run")
+    notification = json_body(NgsiNotification, NGSI_MAX_BODY)
+    ctx: IngestContext = flask.current_app.config["CITYBRAIN_INGEST"]
+    with ctx.sessions() as session:
+        source = session.get(Source, source_id)
+    if source is None or source.type != "ngsi":
+        raise ApiError(404, f"no ngsi source {source_id!r}")
+    if not source.enabled:
+        raise ApiError(422, f"source {source_id!r} is disabled")
+    records = ctx.adapter(source).notification(notification.model_dump(by_alias=True))
+    result = ingest_records(ctx, source_id, records)
+    with ctx.sessions() as session:
+        detail = f"run {result.run_id}: {result.status}, {result.accepted} stored, {result.rejected} rejected"
+        audit.record(session, identity.name, "source.notify", f"source:{source_id}", detail, address())
+        session.commit()
+        if result.status == "error":
+            raise ApiError(500, f"storing the notification failed (run {result.run_id}): {result.error}")
+        if result.rejected and not result.accepted:
+            first = session.scalar(
+                select(RejectedRecord.reason)
+                .where(RejectedRecord.run_id == result.run_id)
+                .order_by(RejectedRecord.id)
+                .limit(1)
+            )
+            unusable = f"none of the {result.rejected} readings could be used (run {result.run_id})"
+            raise ApiError(422, f"{unusable}; first: {first}")
+    return flask.Response(status=204)
+
+
 @route(
     "/openapi.json", summary="This API's OpenAPI 3.1 document (no sign-in needed)", response=None, public=True
 )
@@ -363,8 +432,12 @@ def openapi() -> flask.Response:
     return json_response(document(ROUTES, runtime()))
 
 
-def register_api(server: flask.Flask, rt: WebRuntime) -> None:
-    """Serve the API on `server`; web.auth must be installed first (the API authorises with it)."""
+def register_api(server: flask.Flask, rt: WebRuntime, ingest: IngestContext) -> None:
+    """Serve the API on `server`; web.auth must be installed first (the API authorises with it).
+
+    `ingest` is the process's pipeline context: NGSI notifications are stored through it.
+    """
     if server.config.get("CITYBRAIN_RUNTIME") is not rt:
         raise RuntimeError("install web.auth before the API: the API identifies requesters through it")
+    server.config["CITYBRAIN_INGEST"] = ingest
     server.register_blueprint(blueprint)

@@ -70,6 +70,7 @@ class Route:
     errors: tuple[int, ...] = ()
     public: bool = False
     description: str = ""
+    status: int = 200  # the answer when all goes well; 204 carries no body
 
 
 ROUTES: list[Route] = []
@@ -131,16 +132,22 @@ def query_params(model: type[Q]) -> Q:
         raise ApiError(400, f"parameter {name!r}: {message}", parameter=name) from None
 
 
-def json_body(model: type[Q]) -> Q:
+def json_body(model: type[Q], max_bytes: int = MAX_BODY) -> Q:
     """The JSON object body validated by `model`.
 
-    Only `application/json` is read: a cross-site form cannot send it without a CORS preflight the
-    API never grants, so a signed-in browser cannot be made to post here by another site.
+    Only JSON media types are read (`application/json`, or `+json` such as NGSI-LD's
+    `application/ld+json`): a cross-site form cannot send them without a CORS preflight the API
+    never grants, so a signed-in browser cannot be made to post here by another site.
     """
-    if not flask.request.is_json:
+    request = flask.request
+    if not request.is_json:
         raise ApiError(415, "send the body as application/json")
-    flask.request.max_content_length = MAX_BODY
-    body = flask.request.get_json(silent=True)
+    request.max_content_length = max_bytes
+    try:
+        body = json.loads(request.get_data(cache=False))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise ApiError(400, f"the body is not valid JSON{where}", parameter="body") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object", parameter="body")
     try:

@@ -10,7 +10,9 @@ from sqlalchemy import Engine
 
 from callbacks import alerts as alerts_callbacks
 from callbacks import departments as departments_callbacks
+from callbacks import indicator_detail as indicator_detail_callbacks
 from callbacks import login as login_callbacks
+from callbacks import map_page as map_callbacks
 from callbacks import overview as overview_callbacks
 from callbacks import screen as screen_callbacks
 from callbacks import shell as shell_callbacks
@@ -19,9 +21,11 @@ from core.city import City
 from core.i18n import t
 from core.settings import REPO_ROOT, Settings
 from indicators.catalog import Catalog
+from ingest.context import IngestContext
 from layouts.login import user_menu
 from layouts.pages import not_found, register_pages
 from layouts.shell import NAV, OFFICER_NAV, shell
+from store.db import session_factory
 from web import auth
 from web.api import register_api
 from web.cache import make_cache
@@ -30,7 +34,16 @@ from web.language import request_language
 from web.runtime import WebRuntime
 
 
-def create_dash(settings: Settings, engine: Engine, city: City, catalog: Catalog, version: str) -> Dash:
+def create_dash(
+    settings: Settings,
+    engine: Engine,
+    city: City,
+    catalog: Catalog,
+    version: str,
+    ingest: IngestContext | None = None,
+) -> Dash:
+    """`ingest`: the process's pipeline context when it already has one (the in-process
+    scheduler's), so the API's NGSI receiver shares its adapters and validator."""
     server = Flask("citybrain")
     server.secret_key = settings.server.secret_key or secrets.token_hex(32)
     runtime = WebRuntime(settings, engine, city, catalog, make_cache(server, settings.cache), version)
@@ -51,7 +64,9 @@ def create_dash(settings: Settings, engine: Engine, city: City, catalog: Catalog
         return settings.city.name.get(request_language(default))
 
     auth.install(server, runtime)
-    register_api(server, runtime)
+    if ingest is None:
+        ingest = IngestContext(settings, engine, session_factory(engine), city, catalog)
+    register_api(server, runtime, ingest)
 
     def user_area(lang: str) -> object:
         identity = auth.current_identity()
@@ -65,6 +80,8 @@ def create_dash(settings: Settings, engine: Engine, city: City, catalog: Catalog
         | sources_callbacks.register(app, runtime)
         | alerts_callbacks.register(app, runtime)
         | departments_callbacks.register(app, runtime)
+        | indicator_detail_callbacks.register(app, runtime)
+        | map_callbacks.register(app, runtime)
     )
 
     def nav() -> tuple[tuple[str, str], ...]:

@@ -20,6 +20,7 @@ from web.auth import COOKIE_NAME
 from web.runtime import WebRuntime
 
 OPENAPI_VERSION = "3.1.0"
+NO_CONTENT = 204
 REF = "#/components/schemas/{model}"
 _FLASK_PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
 _CONVERTER_TYPES = {"int": "integer", "float": "number"}
@@ -82,8 +83,11 @@ def _operation(route: Route, refs: dict, schemas: dict[str, Any]) -> dict[str, A
     _, parameters = openapi_path(route.rule)
     if route.query is not None:
         parameters += _query_parameters(route.query, schemas)
-    answer = refs[(route.response, "serialization")] if route.response else {"type": "object"}
-    responses: dict[str, Any] = {"200": {"description": "OK", "content": _json(answer)}}
+    if route.status == NO_CONTENT:
+        responses: dict[str, Any] = {str(NO_CONTENT): {"description": "Done; no body."}}
+    else:
+        answer = refs[(route.response, "serialization")] if route.response else {"type": "object"}
+        responses = {str(route.status): {"description": "OK", "content": _json(answer)}}
     errors = sorted(set(route.errors) | ({401} if not route.public else set()))
     for status in errors:
         responses[str(status)] = {

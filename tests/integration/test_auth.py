@@ -15,42 +15,10 @@ from sqlalchemy import select
 
 from store.models import AuditEntry
 from store.users import create_token, create_user, revoke_token, set_disabled
+from tests.dash_requests import callback_body, router
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORDS = {"vera": "viewer-pass-1", "otto": "officer-pass-1", "ada": "admin-pass-01"}
-
-
-def callback_body(app, component_id: str) -> dict:
-    """A request as the browser sends it for the callback that writes to `component_id`."""
-    key = next(k for k in app.callback_map if f"{component_id}." in k)
-    spec = app.callback_map[key]
-    outputs = [
-        {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]}
-        for part in key.strip(".").split("...")
-    ]
-    return {
-        "output": key,
-        "outputs": outputs if key.startswith("..") else outputs[0],
-        "inputs": [dict(i, value=1) for i in spec["inputs"]],
-        "changedPropIds": [f"{i['id']}.{i['property']}" for i in spec["inputs"]],
-        "state": [dict(st, value=None) for st in spec["state"]],
-    }
-
-
-def router(path: str) -> dict:
-    return {
-        "output": ".._pages_content.children..._pages_store.data..",
-        "outputs": [
-            {"id": "_pages_content", "property": "children"},
-            {"id": "_pages_store", "property": "data"},
-        ],
-        "inputs": [
-            {"id": "_pages_location", "property": "pathname", "value": path},
-            {"id": "_pages_location", "property": "search", "value": ""},
-        ],
-        "changedPropIds": ["_pages_location.pathname"],
-        "state": [],
-    }
 
 
 def build_app(ingest, tmp_path: Path, anonymous: bool):

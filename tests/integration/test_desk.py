@@ -24,7 +24,8 @@ from store.alerts import AlertConflict
 from store.models import Alert, AlertEvent, AuditEntry, Series
 from store.state import data_version
 from store.users import create_token, create_user
-from tests.integration.test_auth import csrf, router
+from tests.dash_requests import callback_body, router
+from tests.integration.test_auth import csrf
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORDS = {
@@ -78,29 +79,12 @@ def client_of(app, username: str | None):
     return client
 
 
-def body_for(
-    app, output_id: str, inputs: dict | None = None, state: dict | None = None, changed: list | None = None
-) -> dict:
-    """A Dash update request for the callback writing `output_id`, with these input/state values;
-    `changed` names the inputs that set it off (default: every input given)."""
-    inputs, state = inputs or {}, state or {"ui-lang.data": "en"}
-    key = next(k for k in app.callback_map if f"{output_id}." in k)
-    spec = app.callback_map[key]
-    outputs = [
-        {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]}
-        for part in key.strip(".").split("...")
-    ]
-    return {
-        "output": key,
-        "outputs": outputs if key.startswith("..") else outputs[0],
-        "inputs": [dict(i, value=inputs.get(f"{i['id']}.{i['property']}")) for i in spec["inputs"]],
-        "changedPropIds": changed if changed is not None else list(inputs),
-        "state": [dict(s, value=state.get(f"{s['id']}.{s['property']}")) for s in spec["state"]],
-    }
-
-
 def post(client, app, output_id: str, inputs: dict | None = None, state: dict | None = None, changed=None):
-    return client.post("/_dash-update-component", json=body_for(app, output_id, inputs, state, changed))
+    """Post the callback writing `output_id` with these input/state values; `changed` names the
+    inputs that set it off (default: every input given)."""
+    inputs, state = inputs or {}, state or {"ui-lang.data": "en"}
+    body = callback_body(app, output_id, inputs | state, changed if changed is not None else list(inputs))
+    return client.post("/_dash-update-component", json=body)
 
 
 def answer(response, component_id: str, prop: str = "data"):

@@ -108,7 +108,13 @@ def test_bad_durations(bad):
 
 
 def test_check_config_command_prints_problems_and_exits_1(tmp_path):
-    path = write_config(tmp_path, screen__choropleth="env.nonexistent", sources__0__type="ftp")
+    path = write_config(
+        tmp_path,
+        screen__choropleth="env.nonexistent",
+        sources__0__type="ftp",
+        screen__playlist=[{"indicator": "env.aqi", "seconds": 30}, {"indicator": "env.nope", "seconds": 30}],
+        map={"heatmap": "hotline.nope"},
+    )
     result = subprocess.run(
         [sys.executable, "app.py", "check-config", str(path)],
         cwd=REPO,
@@ -119,6 +125,8 @@ def test_check_config_command_prints_problems_and_exits_1(tmp_path):
     assert result.returncode == 1
     assert "screen.choropleth: unknown indicator 'env.nonexistent'" in result.stderr
     assert "sources.0 (wuxi-sim).type: unknown source type 'ftp'" in result.stderr
+    assert "screen.playlist.1.indicator: unknown indicator 'env.nope'" in result.stderr
+    assert "map.heatmap: unknown indicator 'hotline.nope'" in result.stderr
 
 
 def test_check_config_rejects_bad_adapter_options(tmp_path):
