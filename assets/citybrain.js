@@ -1,6 +1,6 @@
 /* CityBrain OC browser-side functions: map styling for dash-leaflet and the header's clock and
    language switch. Everything here runs offline (no external URL). */
-window.citybrain = {
+window.citybrain = Object.assign(window.citybrain || {}, {
   /* District choropleth: colour from the level the server computed (hideout), so a refresh only
      sends the small hideout object, never the boundaries again. */
   districtStyle: function (feature, context) {
@@ -19,10 +19,19 @@ window.citybrain = {
     var styled = (context.hideout.districts || {})[feature.properties.code] || {};
     layer.bindTooltip(styled.text || feature.properties.code, {sticky: true});
   },
-  /* Pixel sizes follow the root font size, which follows the screen height (16 px at 1080 p). */
-  scale: function () {
-    return parseFloat(getComputedStyle(document.documentElement).fontSize) / 16;
-  },
+  /* Pixel sizes follow the root font size, which follows the screen height (16 px at 1080 p).
+     Read once and kept until the window is resized: reading a computed style while markers are
+     being added forces a style recalculation for every marker, district and cluster. */
+  scale: (function () {
+    var rootScale = null;
+    window.addEventListener("resize", function () { rootScale = null; });
+    return function () {
+      if (rootScale === null) {
+        rootScale = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16;
+      }
+      return rootScale;
+    };
+  })(),
   stationMarker: function (feature, latlng) {
     var p = feature.properties;
     return L.circleMarker(latlng, {
@@ -34,7 +43,7 @@ window.citybrain = {
   stationTooltip: function (feature, layer) {
     layer.bindTooltip(feature.properties.text);
   }
-};
+});
 
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   citybrain: {

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
+from core.city import StationInfo
 from core.i18n import t
-from core.levels import STALE_COLOUR, level
+from core.levels import LEVELS, STALE_COLOUR, level
 from core.timeutil import local_text, utcnow
 from indicators.catalog import Indicator
 from layouts.components import AlertView, KpiView
-from store.queries import AlertRow, EntityValue, Latest
+from layouts.screen import FreshnessView, SourceStatus
+from store.queries import AlertRow, EntityValue, Latest, SourceHealth
 from web.runtime import WebRuntime
 
 STALE_FACTOR = 3
@@ -70,6 +73,21 @@ def district_hideout(runtime: WebRuntime, key: str, values: dict[str, EntityValu
     return {"districts": styled, "stale": STALE_COLOUR}
 
 
+def station_feature(station: StationInfo, severity: int, colour: str, text: str) -> dict:
+    """A station as a GeoJSON point with what the map's marker functions read (citybrain.js)."""
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [station.lon, station.lat]},
+        "properties": {
+            "code": station.code,
+            "kind": station.kind,
+            "severity": severity,
+            "colour": colour,
+            "text": text.strip(),
+        },
+    }
+
+
 def station_features(runtime: WebRuntime, values: dict[str, dict[str, EntityValue]], lang: str) -> dict:
     """Stations as GeoJSON points coloured by the level of the indicator that represents their kind."""
     now = utcnow()
@@ -88,17 +106,7 @@ def station_features(runtime: WebRuntime, values: dict[str, dict[str, EntityValu
             f"{format_value(value.value if value else None, indicator.decimals)} {indicator.unit}"
         )
         features.append(
-            {
-                "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [station.lon, station.lat]},
-                "properties": {
-                    "code": station.code,
-                    "kind": station.kind,
-                    "severity": severity,
-                    "colour": STALE_COLOUR if stale else level(severity).colour,
-                    "text": text.strip(),
-                },
-            }
+            station_feature(station, severity, STALE_COLOUR if stale else level(severity).colour, text)
         )
     return {"type": "FeatureCollection", "features": features}
 
@@ -114,3 +122,89 @@ def alert_views(runtime: WebRuntime, rows: list[AlertRow], lang: str) -> list[Al
         )
         for row in rows
     ]
+
+
+def level_bands(indicator: Indicator) -> list[tuple[float, float, int]]:
+    """Each level's value range over the indicator's bounds, lowest values first (what a gauge
+    colours where); an indicator without thresholds is one normal band."""
+    low, high = indicator.bounds
+    thresholds = indicator.thresholds
+    if thresholds is None:
+        return [(low, high, 0)]
+    limits = list(thresholds.limits())
+    if thresholds.direction == "below":
+        limits.reverse()
+        severities = [severity for severity, _ in limits] + [0]
+    else:
+        severities = [0] + [severity for severity, _ in limits]
+    edges = [low] + [min(max(limit, low), high) for _, limit in limits] + [high]
+    return [(edges[i], edges[i + 1], severity) for i, severity in enumerate(severities)]
+
+
+def legend_items(indicator: Indicator, lang: str) -> list[tuple[str, str]]:
+    """(colour, label) per level with the value that enters it, then the colour of missing data."""
+    thresholds = indicator.thresholds
+    if thresholds is None:
+        items = [(lvl.colour, t(lvl.short_key, lang)) for lvl in LEVELS]
+    else:
+        above = thresholds.direction == "above"
+        enters = "≥" if above else "≤"
+
+        def shown(value: float) -> str:
+            return format_value(value, indicator.decimals)
+
+        limits = thresholds.limits()
+        normal = LEVELS[0]
+        items = [
+            (normal.colour, f"{t(normal.short_key, lang)} {'<' if above else '>'} {shown(limits[0][1])}")
+        ]
+        items += [
+            (level(s).colour, f"{t(level(s).short_key, lang)} {enters} {shown(limit)}") for s, limit in limits
+        ]
+    return items + [(STALE_COLOUR, t("screen.legend.stale", lang))]
+
+
+OUTAGE_INTERVALS = 3  # a source is down when its newest reading is older than this many intervals
+FAILED_RUNS = ("error", "timeout")
+
+
+def source_status(health: SourceHealth, now: datetime, zone: ZoneInfo, lang: str) -> SourceStatus:
+    """Live, down (last run failed, or silent for several intervals) or waiting for its first reading."""
+    newest = health.newest_observed_at
+    expected = max(health.cadence_s or 0, health.every_s)
+    silent = None if newest is None else int((now - newest).total_seconds() // 60)
+    late = silent is not None and silent * 60 > max(OUTAGE_INTERVALS * expected, 600)
+    if health.last_status in FAILED_RUNS:
+        text = t(
+            f"screen.source.{health.last_status}",
+            lang,
+            time=local_text(health.last_started_at, zone, "%H:%M"),
+        )
+        if late:
+            text += " · " + t("screen.source.silent", lang, minutes=silent)
+        return SourceStatus(health.id, "down", text)
+    if late:
+        return SourceStatus(health.id, "down", t("screen.source.silent", lang, minutes=silent))
+    if newest is None:
+        return SourceStatus(health.id, "waiting", t("screen.source.waiting", lang))
+    return SourceStatus(
+        health.id, "live", t("screen.source.live", lang, time=local_text(newest, zone, "%H:%M"))
+    )
+
+
+def freshness_view(healths: list[SourceHealth], now: datetime, zone: ZoneInfo, lang: str) -> FreshnessView:
+    """The wall's one-line data freshness: how many sources are down, else how old the data is."""
+    enabled = [h for h in healths if h.enabled]
+    if not enabled:
+        return FreshnessView("none", t("screen.freshness.none", lang))
+    statuses = tuple(source_status(h, now, zone, lang) for h in enabled)
+    states = [s.state for s in statuses]
+    if "down" in states:
+        text = t("screen.freshness.down", lang, down=states.count("down"), count=len(states))
+        return FreshnessView("down", text, statuses)
+    if "waiting" in states:
+        text = t("screen.freshness.waiting", lang, waiting=states.count("waiting"), count=len(states))
+        return FreshnessView("waiting", text, statuses)
+    oldest = min(h.newest_observed_at for h in enabled if h.newest_observed_at is not None)
+    text = t("screen.freshness.live", lang, count=len(states), time=local_text(oldest, zone, "%H:%M"))
+    return FreshnessView("live", text, statuses)

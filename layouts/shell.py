@@ -7,7 +7,7 @@ from dash import dcc, html
 
 from core.i18n import t
 
-NAV = (("/screen", "nav.screen"), ("/", "nav.overview"))
+NAV = (("/screen", "nav.screen"), ("/", "nav.overview"), ("/map", "nav.map"))
 OFFICER_NAV = (("/alerts", "nav.alerts"), ("/departments", "nav.departments"), ("/sources", "nav.sources"))
 
 

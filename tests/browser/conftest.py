@@ -123,3 +123,37 @@ def page_at(browser):
     yield open_page
     for context in contexts:
         context.close()
+
+
+# A point inside a map shape that no marker covers, found by asking the browser what is on top.
+_FREE_POINT = """([selector, index]) => {
+  const path = document.querySelectorAll(selector)[index];
+  const box = path.getBoundingClientRect();
+  for (let n = 1; n < 2000; n++) {
+    const x = box.x + box.width * ((n * 0.6180339) % 1), y = box.y + box.height * ((n * 0.7548776) % 1);
+    if (document.elementFromPoint(x, y) === path) return [x, y];
+  }
+  return null;
+}"""
+
+
+def settle(page, shapes: str) -> None:
+    """Wait until the map stands still: fitting or flying to a new view moves the shapes for up to a
+    second, and a click in flight lands on whatever passes under the pointer, or nowhere."""
+    where = f"JSON.stringify(document.querySelector({shapes!r}).getBoundingClientRect())"
+    last = page.evaluate(where)
+    for _ in range(40):
+        page.wait_for_timeout(250)
+        now = page.evaluate(where)
+        if now == last:
+            return
+        last = now
+    pytest.fail("the map kept moving")
+
+
+def click_shape(page, shapes: str, index: int) -> None:
+    """Click the `index`-th shape matching `shapes` where nothing covers it, once the map is still."""
+    settle(page, shapes)
+    point = page.evaluate(_FREE_POINT, [shapes, index])
+    assert point, f"every point of shape {index} is covered"
+    page.mouse.click(*point)

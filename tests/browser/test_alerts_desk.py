@@ -127,7 +127,7 @@ def test_officer_acknowledges_a_new_red_alert_in_two_clicks(
     page.wait_for_function("document.activeElement && document.activeElement.id === 'desk-note'")
     expect(page.locator("#desk-panel-title")).to_contain_text(place)
     expect(page.locator("#desk-note-hint")).to_have_text("确认Ⅰ级（红色）预警须填写备注。")
-    expect(page.locator("#desk-chart .main-svg").first).to_be_visible()
+    expect(page.locator("#desk-chart .main-svg").first).to_be_visible(timeout=15_000)
     note = f"已通知{place}站运维人员现场核查"
     page.keyboard.type(note)
     page.locator("#desk-ack").click()
