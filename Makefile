@@ -23,8 +23,17 @@ migrate: install
 run: migrate
 	$(BIN)/citybrain run
 
+# The browser tests mostly wait on the browser and their app servers, so they run alongside the
+# rest (their output follows at the end); both must pass.
 test: migrate
-	$(BIN)/python -m pytest -q -m "not bench"
+	@mkdir -p test-artifacts
+	@$(BIN)/python -m pytest -q -m "not bench" tests/browser > test-artifacts/browser-tests.log 2>&1 & \
+	browser=$$!; \
+	$(BIN)/python -m pytest -q -m "not bench" --ignore=tests/browser; rest=$$?; \
+	wait $$browser; browser_status=$$?; \
+	echo "--- browser tests (run alongside; log in test-artifacts/browser-tests.log) ---"; \
+	cat test-artifacts/browser-tests.log; \
+	test $$rest -eq 0 && test $$browser_status -eq 0
 
 bench: migrate
 	$(BIN)/python -m pytest -q -m bench -s bench
