@@ -1,6 +1,7 @@
-"""/map callbacks: build the map's views (memoized on the data version) and keep them current.
+"""/map callbacks: build the map's views (memoized on the data version and the minute, so stale
+figures turn grey during an outage) and keep them current.
 
-A tick that finds the same data version sends nothing but the time; a new version sends the
+A tick that finds the same version and minute sends nothing but the time; otherwise it sends the
 choropleth's hideout, the stations, alerts and heat cells, and the open panel's body, never the
 boundaries. The indicator and the district live in the address, so a link reproduces the view.
 """
@@ -23,7 +24,7 @@ from callbacks.map_views import (
     places,
     station_layers,
 )
-from callbacks.views import district_hideout, station_features
+from callbacks.views import district_hideout, live_key, station_features
 from core.density import Grid, grid_over
 from core.i18n import t
 from core.timeutil import local_text, utcnow
@@ -43,7 +44,6 @@ from layouts.map_page import (
 )
 from layouts.maps import MapFrame
 from store import history, queries
-from store.state import data_version
 from web.auth import current_clearance, visible_indicators
 from web.language import request_language
 from web.runtime import WebRuntime
@@ -136,30 +136,32 @@ def register(app: Dash, runtime: WebRuntime) -> dict:
     district_codes = {r.code for r in runtime.city.districts}
 
     @runtime.cache.memoize()
-    def cached_layers(version: int, lang: str, classes: tuple[str, ...]) -> LayersView:
+    def cached_layers(version: int, at_minute: int, lang: str, classes: tuple[str, ...]) -> LayersView:
         return build_layers(runtime, grid, lang, classes)
 
     @runtime.cache.memoize()
-    def cached_choropleth(version: int, lang: str, key: str) -> ChoroplethView:
+    def cached_choropleth(version: int, at_minute: int, lang: str, key: str) -> ChoroplethView:
         return build_choropleth(runtime, key, lang)
 
     @runtime.cache.memoize()
-    def cached_panel(version: int, lang: str, classes: tuple[str, ...], code: str) -> PanelOrNone:
+    def cached_panel(
+        version: int, at_minute: int, lang: str, classes: tuple[str, ...], code: str
+    ) -> PanelOrNone:
         return build_panel(runtime, code, lang, classes, utcnow())
 
     def page(lang: str | None = None, indicator: str | None = None, district: str | None = None, **_q):
         lang = request_language(default, lang)
         classes = current_clearance()
-        version = data_version(runtime.engine)
+        live = live_key(runtime.engine)
         keys = mappable_keys(runtime.catalog, classes)
         key = pick_indicator(indicator, keys, preferred)
         view = MapPageView(
-            version=version,
+            live_key=live,
             indicators=indicator_choices(runtime.catalog, keys, lang),
             districts=district_choices(runtime.city, lang),
-            choropleth=cached_choropleth(version, lang, key) if key else None,
-            layers=cached_layers(version, lang, classes),
-            panel=cached_panel(version, lang, classes, district) if district in district_codes else None,
+            choropleth=cached_choropleth(*live, lang, key) if key else None,
+            layers=cached_layers(*live, lang, classes),
+            panel=cached_panel(*live, lang, classes, district) if district in district_codes else None,
         )
         return map_page(view, frame, lang, refresh_ms)
 
@@ -181,26 +183,26 @@ def register(app: Dash, runtime: WebRuntime) -> dict:
         State("ui-lang", "data"),
         prevent_initial_call=True,
     )
-    def refresh(_tick: int, key: str | None, shown: int, district: str | None, lang: str):
-        """Every tick the time; the layers, colours and open panel only when the data version
-        moved; the colours alone when the indicator changed."""
+    def refresh(_tick: int, key: str | None, shown: list[int], district: str | None, lang: str):
+        """Every tick the time; the layers, colours and open panel only when the live key (data
+        version, minute) moved; the colours alone when the indicator changed."""
         lang = request_language(default, lang)
         classes = current_clearance()
-        version = data_version(runtime.engine)
+        live = live_key(runtime.engine)
         stations = ctx.outputs_list[3]
-        moved = version != shown
+        moved = live != shown
         colours = (no_update, no_update)
         if (moved or ctx.triggered_id == "map-indicator") and key in mappable_keys(runtime.catalog, classes):
-            choropleth = cached_choropleth(version, lang, key)
+            choropleth = cached_choropleth(*live, lang, key)
             colours = (selected_hideout(choropleth, district), choropleth_title(choropleth, lang))
         if not moved:
             now = t("map.updated", lang, time=local_text(utcnow(), runtime.settings.tz, "%H:%M:%S"))
             return (no_update, *colours, [no_update] * len(stations), *(no_update,) * 4, now, no_update)
-        layers = cached_layers(version, lang, classes)
-        panel = cached_panel(version, lang, classes, district) if district in district_codes else None
+        layers = cached_layers(*live, lang, classes)
+        panel = cached_panel(*live, lang, classes, district) if district in district_codes else None
         by_domain = {layer.domain: layer.features for layer in layers.stations}
         return (
-            version,
+            live,
             *colours,
             [by_domain.get(output["id"]["domain"], no_update) for output in stations],
             layers.alerts.features,
@@ -233,10 +235,10 @@ def register(app: Dash, runtime: WebRuntime) -> dict:
         State("ui-lang", "data"),
         prevent_initial_call=True,
     )
-    def show_panel(code: str | None, version: int, lang: str):
+    def show_panel(code: str | None, live: list[int], lang: str):
         """Opens, changes or closes the panel; the refresh keeps an open panel's body current."""
         lang = request_language(default, lang)
-        panel = cached_panel(version, lang, current_clearance(), code) if code in district_codes else None
+        panel = cached_panel(*live, lang, current_clearance(), code) if code in district_codes else None
         opened = panel is not None
         return (
             panel_title(panel, lang),

@@ -1,6 +1,7 @@
 """/ callbacks: every indicator the requester may see, by domain, with search and filters.
 
-The cards are built once per data version, language and clearance (memoized); the filters are
+The cards are built once per data version and minute (so delays keep counting through an outage),
+language and clearance (memoized); the filters are
 applied to that cached view on every request, so typing in the search box never touches the
 database. The filters live in the address (`?q=`,
 `domain=`, `level=`), so a copied link reproduces the view.
@@ -16,7 +17,7 @@ from urllib.parse import quote
 
 from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 
-from callbacks.views import delayed_minutes, format_value
+from callbacks.views import delayed_minutes, format_value, live_key
 from core.i18n import t
 from core.levels import LEVELS
 from core.timeutil import local_text, utcnow
@@ -33,7 +34,6 @@ from layouts.overview import (
 )
 from store import history, queries
 from store.queries import Latest
-from store.state import data_version
 from web.auth import current_clearance
 from web.language import request_language
 from web.runtime import WebRuntime
@@ -201,7 +201,9 @@ def register(app: Dash, runtime: WebRuntime) -> dict:
     default = runtime.settings.default_language
 
     @runtime.cache.memoize()
-    def cached_domains(version: int, lang: str, classes: tuple[str, ...]) -> tuple[DomainView, ...]:
+    def cached_domains(
+        version: int, at_minute: int, lang: str, classes: tuple[str, ...]
+    ) -> tuple[DomainView, ...]:
         return build_domains(runtime, lang, classes)
 
     def page(
@@ -209,8 +211,8 @@ def register(app: Dash, runtime: WebRuntime) -> dict:
     ) -> object:
         lang = request_language(default, lang)
         classes = current_clearance()
-        version = data_version(runtime.engine)
-        domains = cached_domains(version, lang, classes)
+        key = live_key(runtime.engine)
+        domains = cached_domains(*key, lang, classes)
         offered = offered_domains(runtime, classes)
         query = parse_query(q, domain, level, offered)
         return overview(
@@ -218,7 +220,7 @@ def register(app: Dash, runtime: WebRuntime) -> dict:
             sum(len(d.cards) for d in domains),
             query,
             offered,
-            version,
+            key,
             query_string(query),
             lang,
             refresh_ms,
@@ -244,7 +246,7 @@ def register(app: Dash, runtime: WebRuntime) -> dict:
         text: str | None,
         domains_chosen: list | None,
         least: str | None,
-        shown_version: int,
+        shown_key: list[int],
         shown_query: str,
         lang: str,
     ):
@@ -252,15 +254,15 @@ def register(app: Dash, runtime: WebRuntime) -> dict:
         the callback off: Dash drops the answer of a call still running when a newer one starts
         (a tick right after a keystroke), so only the state on the page says what is drawn."""
         classes = current_clearance()
-        version = data_version(runtime.engine)
+        key = live_key(runtime.engine)
         query = parse_query(text, domains_chosen, least, offered_domains(runtime, classes))
-        if version == shown_version and query_string(query) == shown_query:
+        if key == shown_key and query_string(query) == shown_query:
             return (no_update,) * 5
         lang = request_language(default, lang)
-        domains = cached_domains(version, lang, classes)
+        domains = cached_domains(*key, lang, classes)
         kept = filter_domains(domains, query)
         return (
-            version,
+            key,
             domain_sections(kept, lang),
             count_text(sum(len(d.cards) for d in kept), sum(len(d.cards) for d in domains), lang),
             query_string(query),

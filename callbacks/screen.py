@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import time
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +18,7 @@ import geobuf
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, no_update
 
 from callbacks.map_frame import map_frame
+from callbacks.map_views import alert_layer, places
 from callbacks.views import (
     alert_views,
     delayed_minutes,
@@ -29,6 +28,7 @@ from callbacks.views import (
     kpi_view,
     legend_items,
     level_bands,
+    live_key,
 )
 from core.i18n import t
 from core.levels import level
@@ -58,7 +58,6 @@ from layouts.screen import (
 )
 from store import history, queries
 from store.queries import AlertRow, EntityValue, Latest
-from store.state import data_version
 from web.auth import current_clearance, visible_indicators
 from web.language import request_language
 from web.runtime import WebRuntime
@@ -67,7 +66,6 @@ ALERTS_ON_MAP = 1000  # the most severe open alerts are marked on the map; the c
 ALERTS_PAGE = 14
 TICKER_ITEMS = 12
 TREND_HOURS = 24
-TOOLTIP_LINES = 3
 PULSING = 60  # animated warning markers at most (the most severe): hundreds would bog a wall down
 PULSE_FROM = 2  # yellow and above pulse; blue warnings are marked by a still ring
 
@@ -104,13 +102,6 @@ def station_layer(runtime: WebRuntime, visible: frozenset[str] | None) -> Statio
     }
     data = base64.b64encode(geobuf.encode(collection)).decode("ascii")
     return StationLayer(data, tuple((s.code, key) for s, key in chosen))
-
-
-def entity_places(runtime: WebRuntime) -> dict[str, tuple[float, float]]:
-    """(lon, lat) of every station and region centre: where an alert about that entity is marked."""
-    places = {r.code: (r.center[0], r.center[1]) for r in runtime.city.regions}
-    places.update({s.code: (s.lon, s.lat) for s in runtime.city.stations})
-    return places
 
 
 def reading_view(indicator: Indicator, latest: Latest, name: str, now: datetime) -> ReadingView:
@@ -194,35 +185,14 @@ def station_levels(
     return levels
 
 
-def alert_markers(rows: list[AlertRow], places: dict[str, tuple[float, float]], lang: str) -> dict:
-    """One marker per entity with open alerts, at its station or district centre, with the worst
-    level and the alerts' explanations. Alerts about the whole city have no place on the map. The
-    rows come most severe first, so the markers that pulse are the most severe ones."""
-    by_entity: dict[str, list[AlertRow]] = defaultdict(list)
-    for row in rows:
-        if row.entity in places:
-            by_entity[row.entity].append(row)
-    features = []
-    for entity, alerts in by_entity.items():
-        lines = [a.explanation_zh if lang == "zh-CN" else a.explanation_en for a in alerts[:TOOLTIP_LINES]]
-        if len(alerts) > TOOLTIP_LINES:
-            lines.append(t("screen.more_alerts", lang, count=len(alerts) - TOOLTIP_LINES))
-        severity = max(a.severity for a in alerts)
-        lon, lat = places[entity]
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [lon, lat]},
-                "properties": {
-                    "entity": entity,
-                    "severity": severity,
-                    "count": len(alerts),
-                    "pulse": severity >= PULSE_FROM and len(features) < PULSING,
-                    "text": "\n".join(lines),
-                },
-            }
-        )
-    return {"type": "FeatureCollection", "features": features}
+def alert_markers(rows: list[AlertRow], located: dict[str, tuple[float, float]], lang: str) -> dict:
+    """The /map page's alert markers (one per station or district, worst level; the whole city has no
+    place). The rows come most severe first, so the markers that pulse are the most severe ones."""
+    features = alert_layer(rows, located, lang).features
+    for position, feature in enumerate(features["features"]):
+        properties = feature["properties"]
+        properties["pulse"] = properties["severity"] >= PULSE_FROM and position < PULSING
+    return features
 
 
 def ticker_items(runtime: WebRuntime, rows: list[AlertRow], lang: str) -> tuple[TickerItem, ...]:
@@ -260,7 +230,7 @@ def playlist(runtime: WebRuntime, maps: dict[str, MapIndicator]) -> tuple[Step, 
 def build_view(
     runtime: WebRuntime,
     layer: StationLayer,
-    places: dict[str, tuple[float, float]],
+    located: dict[str, tuple[float, float]],
     lang: str,
     classes: tuple[str, ...],
 ) -> ScreenView:
@@ -295,7 +265,7 @@ def build_view(
         maps=maps,
         steps=playlist(runtime, maps),
         station_levels=station_levels(runtime, layer, queries.entity_values(engine, station_keys), now),
-        alert_markers=alert_markers(open_rows, places, lang),
+        alert_markers=alert_markers(open_rows, located, lang),
         alerts=tuple(alert_views(runtime, open_rows[:ALERTS_PAGE], lang)),
         updated_text=local_text(now, runtime.settings.tz, "%H:%M:%S"),
         pages={"alerts": t("screen.page.alerts", lang), "sources": t("screen.page.sources", lang)},
@@ -324,13 +294,9 @@ def panel_digests(view: ScreenView, map_key: str | None) -> dict[str, str]:
     }
 
 
-def minute() -> int:
-    return int(time.time() // 60)
-
-
 def register(app: Dash, runtime: WebRuntime) -> dict:
     frame = map_frame(runtime)
-    places = entity_places(runtime)
+    located = places(runtime.city)
     refresh_ms = int(runtime.settings.screen.refresh * 1000)
     default = runtime.settings.default_language
     layers: dict[tuple[str, ...], StationLayer] = {}
@@ -343,11 +309,11 @@ def register(app: Dash, runtime: WebRuntime) -> dict:
 
     @runtime.cache.memoize()
     def cached_view(version: int, at_minute: int, lang: str, classes: tuple[str, ...]) -> ScreenView:
-        return build_view(runtime, layer_for(classes), places, lang, classes)
+        return build_view(runtime, layer_for(classes), located, lang, classes)
 
     def current_view(lang: str) -> tuple[list[int], ScreenView]:
         classes = current_clearance()
-        key = [data_version(runtime.engine), minute()]
+        key = live_key(runtime.engine)
         return key, cached_view(*key, lang, classes)
 
     def page(lang: str | None = None, **_query) -> object:

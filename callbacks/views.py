@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
 
 from core.city import StationInfo
 from core.i18n import t
@@ -13,9 +16,17 @@ from indicators.catalog import Indicator
 from layouts.components import AlertView, KpiView
 from layouts.screen import FreshnessView, SourceStatus
 from store.queries import AlertRow, EntityValue, Latest, SourceHealth
+from store.state import data_version
 from web.runtime import WebRuntime
 
 STALE_FACTOR = 3
+
+
+def live_key(engine: Engine) -> list[int]:
+    """What a page's memo and its "is the page current" check key on: the data version AND the
+    minute. During a source outage no data arrives, so the version stands still, yet "delayed N
+    min" and the grey of stale figures must keep advancing."""
+    return [data_version(engine), int(time.time() // 60)]
 
 
 def format_value(value: float | None, decimals: int) -> str:

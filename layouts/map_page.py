@@ -107,7 +107,7 @@ class DistrictPanelView:
 
 @dataclass(frozen=True)
 class MapPageView:
-    version: int
+    live_key: list[int]  # (data version, minute): what the refresh compares with
     indicators: tuple[ChoiceGroup, ...]
     districts: tuple[Choice, ...]
     choropleth: ChoroplethView | None
@@ -407,7 +407,7 @@ def map_page(view: MapPageView, frame: MapFrame, lang: str, refresh_ms: int) -> 
     return html.Div(
         [
             dcc.Interval(id="map-tick", interval=refresh_ms),
-            dcc.Store(id="map-version", data=view.version),
+            dcc.Store(id="map-version", data=view.live_key),
             dcc.Store(id="map-url"),
             dcc.Store(id="map-focused"),
             html.H2(t("map.title", lang), className="visually-hidden"),

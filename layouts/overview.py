@@ -284,7 +284,7 @@ def overview(
     total: int,
     query: OverviewQuery,
     offered_domains: tuple[str, ...],
-    version: int,
+    live_key: list[int],
     url_query: str,
     lang: str,
     refresh_ms: int,
@@ -293,7 +293,7 @@ def overview(
     return html.Div(
         [
             dcc.Interval(id="overview-tick", interval=refresh_ms),
-            dcc.Store(id="overview-version", data=version),
+            dcc.Store(id="overview-version", data=live_key),
             dcc.Store(id="overview-url", data=url_query),
             dcc.Store(id="overview-url-shown", data=url_query),
             dcc.Store(id="overview-focus", data=""),

@@ -9,7 +9,8 @@ import pytest
 
 from callbacks import screen as screen_callbacks
 from callbacks import views
-from callbacks.screen import build_view, entity_places, station_layer
+from callbacks.map_views import places
+from callbacks.screen import build_view, station_layer
 from core.levels import STALE_COLOUR
 from core.timeutil import utcnow
 from ingest.pipeline import run_source
@@ -26,7 +27,7 @@ def runtime(ingest):
 
 def view_for(runtime, classes: tuple[str, ...], lang: str = "en"):
     layer = station_layer(runtime, visible_indicators(runtime, classes))
-    return layer, build_view(runtime, layer, entity_places(runtime), lang, classes)
+    return layer, build_view(runtime, layer, places(runtime.city), lang, classes)
 
 
 def test_a_visitor_sees_public_figures_and_a_source_that_never_ran_as_waiting(runtime):

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from callbacks.map_views import places
 from callbacks.screen import (
     StationLayer,
     alert_markers,
@@ -26,9 +27,9 @@ from callbacks.screen import (
     ticker_items,
 )
 from callbacks.views import freshness_view, legend_items, level_bands, source_status
-from core.city import StationInfo
+from core.city import StationInfo, load_city
 from core.levels import STALE_COLOUR
-from core.settings import Names, PlaylistStep, ScreenSettings
+from core.settings import DEFAULT_CONFIG, Names, PlaylistStep, ScreenSettings, load_settings
 from indicators.catalog import load_catalog
 from layouts.components import KpiView, gauge, kpi_card
 from layouts.maps import MapFrame
@@ -246,6 +247,9 @@ def test_freshness_when_all_are_live_gives_the_oldest_newest_reading():
 # --- map layers ----------------------------------------------------------------------------------
 
 
+SETTINGS = load_settings(DEFAULT_CONFIG)
+
+
 def runtime(stations=(), regions=(), mapping=None):
     settings = SimpleNamespace(
         screen=SimpleNamespace(
@@ -291,20 +295,24 @@ def alert(alert_id, entity, severity, minutes_ago, text="x"):
 
 
 def test_alerts_are_marked_once_per_place_with_the_worst_level():
-    places = {"S1": (120.1, 31.1), "320205": (120.4, 31.6)}
+    city = load_city(SETTINGS.city.boundaries, SETTINGS.city.stations)
+    station, district = city.stations[0].code, "320205"
     rows = [
-        alert(1, "S1", 2, 5, "a"),
-        alert(2, "S1", 4, 9, "b"),
-        alert(3, "320205", 1, 1),
-        alert(4, "320200", 4, 1),
+        alert(1, station, 4, 9, "b"),
+        alert(2, station, 2, 5, "a"),
+        alert(3, district, 1, 1),
+        alert(4, "320200", 4, 1),  # the city as a whole
     ]
-    rows += [alert(10 + i, "S1", 1, 20, f"more{i}") for i in range(3)]
-    markers = alert_markers(rows, places, "en")["features"]
+    rows += [alert(10 + i, station, 1, 20, f"more{i}") for i in range(3)]
+    markers = alert_markers(rows, places(city), "en")["features"]
     by_entity = {f["properties"]["entity"]: f for f in markers}
-    assert set(by_entity) == {"S1", "320205"}  # the city-wide alert has no place on the map
-    assert by_entity["S1"]["properties"]["severity"] == 4 and by_entity["S1"]["properties"]["count"] == 5
-    assert by_entity["S1"]["properties"]["text"].split("\n") == ["a", "b", "more0", "and 2 more"]
-    assert by_entity["320205"]["geometry"]["coordinates"] == [120.4, 31.6]
+    assert set(by_entity) == {station, district}  # the city-wide alert has no place on the map
+    assert (
+        by_entity[station]["properties"]["severity"] == 4 and by_entity[station]["properties"]["count"] == 5
+    )
+    assert by_entity[station]["properties"]["text"].split("\n") == ["b", "a", "more0", "more1", "… and 1 more"]
+    centre = next(r.center for r in city.districts if r.code == district)
+    assert by_entity[district]["geometry"]["coordinates"] == list(centre)
 
 
 def test_only_the_most_severe_few_dozen_markers_pulse():
