@@ -20,11 +20,9 @@ from dash import ClientsideFunction, Dash, Input, Output, State, ctx, no_update
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import Forbidden
 
-from callbacks.views import format_value
 from core.access import Identity
 from core.city import City
 from core.i18n import t
-from core.levels import level
 from core.settings import Names
 from core.timeutil import as_utc, local_text, utcnow
 from indicators.catalog import DOMAINS, Catalog
@@ -44,6 +42,7 @@ from layouts.alerts import (
     level_counts,
     panel_info,
 )
+from layouts.components import format_value, level_text
 from store import audit, desk, queries
 from store.alerts import AlertConflict, acknowledge, close, comment
 from store.state import bump_data_version, data_version
@@ -137,11 +136,6 @@ def duration_text(span: timedelta, lang: str) -> str:
     if not hours:
         return t("desk.age.whole_days", lang, days=days)
     return t("desk.age.days", lang, days=days, hours=hours)
-
-
-def level_text(severity: int, lang: str) -> str:
-    lvl = level(severity)
-    return f"{lvl.roman} {t(lvl.short_key, lang)}".strip()
 
 
 # --- the desk's filters: URL query <-> dropdowns <-> store filter --------------------------------

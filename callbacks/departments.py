@@ -8,11 +8,12 @@ from urllib.parse import quote
 from dash import Dash, Input, Output, State
 from werkzeug.exceptions import Forbidden
 
-from callbacks.alerts import department_names, duration_text, level_text, owners
+from callbacks.alerts import department_names, duration_text, owners
 from core.i18n import t
 from core.settings import Settings
 from core.timeutil import utcnow
 from indicators.catalog import severity_of
+from layouts.components import level_text
 from layouts.departments import PERIODS, DepartmentRow, departments_page, departments_table
 from store import desk
 from web.auth import current_clearance, current_identity, page_allowed, visible_indicators

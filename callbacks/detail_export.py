@@ -20,7 +20,8 @@ from openpyxl.utils import get_column_letter
 
 from core.i18n import t
 from core.timeutil import utcnow
-from layouts.indicator_detail import CUSTOM, DetailView, level_label, wall_clock
+from layouts.components import level_text
+from layouts.indicator_detail import CUSTOM, DetailView, wall_clock
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 EXCEL_TIME = "yyyy-mm-dd hh:mm"
@@ -91,7 +92,7 @@ def levels_table(view: DetailView, lang: str) -> Table:
     """Each level's limit and the value range it covers (the bands behind the chart)."""
     limits = dict(view.limits)
     rows: list[list[object]] = [
-        [level_label(zone.severity, lang), limits.get(zone.severity), zone.low, zone.high]
+        [level_text(zone.severity, lang), limits.get(zone.severity), zone.low, zone.high]
         for zone in view.zones
         if zone.severity
     ]
@@ -133,7 +134,7 @@ def level_time_table(view: DetailView, lang: str) -> Table:
     rows: list[list[object]] = [[t("detail.stats.covered", lang), stats.covered_seconds / 3600, 100.0]]
     for held in reversed(stats.levels):
         share = held.seconds / stats.covered_seconds * 100 if stats.covered_seconds else 0.0
-        label = t("detail.stats.level_time", lang, level=level_label(held.severity, lang))
+        label = t("detail.stats.level_time", lang, level=level_text(held.severity, lang))
         rows.append([label, held.seconds / 3600, share])
     header = [t("detail.col.statistic", lang), t("detail.col.hours", lang), t("detail.col.share", lang)]
     return Table(t("detail.export.level_time", lang), header, rows, [None, 2, 1])
@@ -169,7 +170,7 @@ def breakdown_table(view: DetailView, lang: str) -> Table:
         t("detail.col.level", lang),
     ]
     rows: list[list[object]] = [
-        [bar.name, bar.code, bar.value, level_label(bar.severity, lang)] for bar in view.bars
+        [bar.name, bar.code, bar.value, level_text(bar.severity, lang)] for bar in view.bars
     ]
     return Table(view.breakdown_title, header, rows, [None, None, view.decimals, None])
 

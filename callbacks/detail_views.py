@@ -15,6 +15,7 @@ from core.i18n import t
 from core.levels import STALE_COLOUR, level
 from indicators.catalog import Indicator
 from indicators.period_stats import change, level_zones, period_stats
+from layouts.components import format_value
 from layouts.indicator_detail import (
     LINE_COLOUR,
     BarView,
@@ -22,7 +23,6 @@ from layouts.indicator_detail import (
     DetailView,
     Line,
     SeriesView,
-    number,
     wall_clock_text,
 )
 from store import history
@@ -194,7 +194,7 @@ class DetailViews:
         for code, region in self.districts.items():
             value = values.get(code)
             severity, colour = _colour(indicator, value) if value is not None else (0, STALE_COLOUR)
-            text = f"{region.name.get(lang)}: {number(value, indicator.decimals)} {indicator.unit}"
+            text = f"{region.name.get(lang)}: {format_value(value, indicator.decimals)} {indicator.unit}"
             styled[code] = {"colour": colour, "severity": severity, "text": text.strip()}
         return {"districts": styled, "stale": STALE_COLOUR}
 
@@ -209,7 +209,7 @@ class DetailViews:
                     continue
                 value = values.get(station.code)
                 severity, colour = _colour(indicator, value) if value is not None else (0, STALE_COLOUR)
-                text = f"{station.name.get(lang)}: {number(value, indicator.decimals)} {indicator.unit}"
+                text = f"{station.name.get(lang)}: {format_value(value, indicator.decimals)} {indicator.unit}"
                 features.append(station_feature(station, severity, colour, text))
         return {"type": "FeatureCollection", "features": features}
 

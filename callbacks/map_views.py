@@ -10,12 +10,13 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from callbacks.views import delayed_minutes, format_value
+from callbacks.views import delayed_minutes
 from core.city import City, RegionInfo
 from core.density import Grid, Place, cells_above, kernel_mass
 from core.i18n import t
 from core.levels import level
 from indicators.catalog import DOMAINS, Catalog
+from layouts.components import format_value
 from layouts.map_page import (
     AlertLayerView,
     Choice,

@@ -17,11 +17,12 @@ from urllib.parse import quote
 
 from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 
-from callbacks.views import delayed_minutes, format_value, live_key
+from callbacks.views import delayed_minutes, live_key
 from core.i18n import t
 from core.levels import LEVELS
 from core.timeutil import local_text, utcnow
 from indicators.catalog import DOMAINS, Indicator
+from layouts.components import format_value
 from layouts.overview import (
     SEARCH_LIMIT,
     CardView,

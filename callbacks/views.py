@@ -13,7 +13,7 @@ from core.i18n import t
 from core.levels import LEVELS, STALE_COLOUR, level
 from core.timeutil import local_text, utcnow
 from indicators.catalog import Indicator
-from layouts.components import AlertView, KpiView
+from layouts.components import AlertView, KpiView, format_value
 from layouts.screen import FreshnessView, SourceStatus
 from store.queries import AlertRow, EntityValue, Latest, SourceHealth
 from store.state import data_version
@@ -27,10 +27,6 @@ def live_key(engine: Engine) -> list[int]:
     minute. During a source outage no data arrives, so the version stands still, yet "delayed N
     min" and the grey of stale figures must keep advancing."""
     return [data_version(engine), int(time.time() // 60)]
-
-
-def format_value(value: float | None, decimals: int) -> str:
-    return "—" if value is None else f"{value:,.{decimals}f}"
 
 
 def delayed_minutes(indicator: Indicator, observed_at: datetime | None, now: datetime) -> int | None:

@@ -45,12 +45,21 @@ TREND_ARROWS = {1: "▲", -1: "▼", 0: "▶"}
 TREND_KEYS = {1: "trend.up", -1: "trend.down", 0: "trend.flat"}
 
 
+def format_value(value: float | None, decimals: int) -> str:
+    return "—" if value is None else f"{value:,.{decimals}f}"
+
+
+def level_text(severity: int, lang: str) -> str:
+    """The level's numeral and colour word ("II 橙色"), as every page and export writes it."""
+    lvl = level(severity)
+    return f"{lvl.roman} {t(lvl.short_key, lang)}".strip()
+
+
 def level_badge(severity: int, lang: str) -> html.Span:
     """The level's numeral and colour word; the full name is the tooltip and the accessible name."""
     lvl = level(severity)
-    label = f"{lvl.roman} {t(lvl.short_key, lang)}".strip()
     return html.Span(
-        label,
+        level_text(severity, lang),
         className=f"badge level-{severity}",
         style={"backgroundColor": lvl.colour},
         title=t(lvl.name_key, lang),

@@ -16,6 +16,7 @@ from core.i18n import t
 from core.levels import level
 from core.timeutil import as_utc, local_text
 from indicators.period_stats import Change, PeriodStats, Zone
+from layouts.components import format_value, level_text
 from layouts.maps import MapFrame, district_layer, level_legend, tile_layers
 
 RANGES = ("1h", "24h", "7d", "30d")
@@ -107,10 +108,6 @@ class DetailView:
     version: int
 
 
-def number(value: float | None, decimals: int) -> str:
-    return "—" if value is None else f"{value:,.{decimals}f}"
-
-
 def wall_clock(at: datetime, zone: ZoneInfo) -> datetime:
     """A UTC instant as the city's wall-clock time without zone (charts and spreadsheets show it
     as it is; the zone is stated beside it)."""
@@ -120,11 +117,6 @@ def wall_clock(at: datetime, zone: ZoneInfo) -> datetime:
 def wall_clock_text(times: Sequence[datetime], zone: ZoneInfo) -> tuple[str, ...]:
     """Times as the city's wall-clock ISO text, as the chart's date axis takes them."""
     return tuple(at.astimezone(zone).replace(tzinfo=None).isoformat() for at in times)
-
-
-def level_label(severity: int, lang: str) -> str:
-    lvl = level(severity)
-    return f"{lvl.roman} {t(lvl.short_key, lang)}".strip()
 
 
 def duration_text(seconds: float, lang: str) -> str:
@@ -384,15 +376,15 @@ def stats_table(view: DetailView, lang: str) -> html.Table:
     rows = [
         _stat_row(
             t("detail.stats.min", lang),
-            f"{number(stats.minimum, view.decimals)} {unit}".strip(),
+            f"{format_value(stats.minimum, view.decimals)} {unit}".strip(),
             local_text(stats.minimum_at, zone) if stats.minimum_at else "",
         ),
         _stat_row(
             t("detail.stats.max", lang),
-            f"{number(stats.maximum, view.decimals)} {unit}".strip(),
+            f"{format_value(stats.maximum, view.decimals)} {unit}".strip(),
             local_text(stats.maximum_at, zone) if stats.maximum_at else "",
         ),
-        _stat_row(t("detail.stats.mean", lang), f"{number(stats.mean, view.decimals)} {unit}".strip()),
+        _stat_row(t("detail.stats.mean", lang), f"{format_value(stats.mean, view.decimals)} {unit}".strip()),
         _stat_row(t("detail.stats.covered", lang), duration_text(stats.covered_seconds, lang)),
     ]
     for held in reversed(stats.levels):
@@ -403,7 +395,7 @@ def stats_table(view: DetailView, lang: str) -> html.Table:
                     html.Th(
                         [
                             html.I(className="swatch", style={"background": level(held.severity).colour}),
-                            t("detail.stats.level_time", lang, level=level_label(held.severity, lang)),
+                            t("detail.stats.level_time", lang, level=level_text(held.severity, lang)),
                         ],
                         scope="row",
                     ),
@@ -429,7 +421,7 @@ def _comparison(label: str, compared: Change | None, missing: str, view: DetailV
     shown = round(compared.difference, view.decimals)
     arrow, sign = ("▲", "+") if shown > 0 else (("▼", "−") if shown < 0 else ("▶", "±"))
     percent = "" if compared.percent is None else f" ({sign}{abs(compared.percent):.1f} %)"
-    change_text = f"{arrow} {sign}{number(abs(shown), view.decimals)}{percent}"
+    change_text = f"{arrow} {sign}{format_value(abs(shown), view.decimals)}{percent}"
     return html.Li(
         [
             html.Span(label, className="compare-label"),
@@ -437,8 +429,8 @@ def _comparison(label: str, compared: Change | None, missing: str, view: DetailV
                 t(
                     "detail.compare.means",
                     lang,
-                    current=number(compared.current, view.decimals),
-                    other=number(compared.other, view.decimals),
+                    current=format_value(compared.current, view.decimals),
+                    other=format_value(compared.other, view.decimals),
                 ),
                 className="compare-means",
             ),
@@ -482,7 +474,7 @@ def bars(view: DetailView, lang: str) -> html.Div | html.Ol:
     largest = max(abs(bar.value) for bar in view.bars) or 1.0
     items = []
     for bar in view.bars:
-        value_text = f"{number(bar.value, view.decimals)} {view.unit}".strip()
+        value_text = f"{format_value(bar.value, view.decimals)} {view.unit}".strip()
         items.append(
             html.Li(
                 html.Button(
@@ -504,7 +496,7 @@ def bars(view: DetailView, lang: str) -> html.Div | html.Ol:
                     className="detail-bar" + (" selected" if bar.selected else ""),
                     title=t("detail.breakdown.open", lang, place=bar.name),
                     **{
-                        "aria-label": f"{bar.name}: {value_text}, {level_label(bar.severity, lang)}",
+                        "aria-label": f"{bar.name}: {value_text}, {level_text(bar.severity, lang)}",
                         "aria-pressed": "true" if bar.selected else "false",
                         "data-code": bar.code,
                     },

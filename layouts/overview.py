@@ -13,7 +13,7 @@ from dash import dcc, html
 
 from core.i18n import t
 from core.levels import LEVELS, STALE_COLOUR, level
-from layouts.components import level_badge
+from layouts.components import level_badge, level_text
 from layouts.sparkline import sparkline
 
 SEARCH_LIMIT = 100
@@ -68,11 +68,6 @@ class OverviewQuery:
     @property
     def active(self) -> bool:
         return bool(self.text or self.domains or self.level)
-
-
-def level_text(severity: int, lang: str) -> str:
-    lvl = level(severity)
-    return f"{lvl.roman} {t(lvl.short_key, lang)}".strip()
 
 
 def level_options(lang: str) -> list[dict]:

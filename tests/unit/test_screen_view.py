@@ -307,10 +307,9 @@ def test_alerts_are_marked_once_per_place_with_the_worst_level():
     markers = alert_markers(rows, places(city), "en")["features"]
     by_entity = {f["properties"]["entity"]: f for f in markers}
     assert set(by_entity) == {station, district}  # the city-wide alert has no place on the map
-    assert (
-        by_entity[station]["properties"]["severity"] == 4 and by_entity[station]["properties"]["count"] == 5
-    )
-    assert by_entity[station]["properties"]["text"].split("\n") == ["b", "a", "more0", "more1", "… and 1 more"]
+    at_station = by_entity[station]["properties"]
+    assert at_station["severity"] == 4 and at_station["count"] == 5
+    assert at_station["text"].split("\n") == ["b", "a", "more0", "more1", "… and 1 more"]
     centre = next(r.center for r in city.districts if r.code == district)
     assert by_entity[district]["geometry"]["coordinates"] == list(centre)
 

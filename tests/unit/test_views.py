@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from callbacks.views import delayed_minutes, format_value, trend_direction
+from callbacks.views import delayed_minutes, trend_direction
 from indicators.catalog import load_catalog
+from layouts.components import format_value
 from store.queries import Latest
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
