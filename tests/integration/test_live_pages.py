@@ -43,11 +43,15 @@ def an_hour_later(monkeypatch) -> None:
 
 
 def test_an_hour_of_silence_shows_as_delayed_on_the_overview_and_the_map_panel(app, monkeypatch):
+    """Some figures may already be late (the service hall is closed at night), so the test counts:
+    an hour later every figure with data is delayed, many more than before."""
     client = app.server.test_client()
     delayed = t("overview.delayed", "en", minutes=60).split("60")[0]  # "delayed "
-    assert delayed not in page_text(client, "/")
-    assert "vital-delayed" not in page_text(client, "/map", f"?district={DISTRICT}")
+    cards_before = page_text(client, "/").count(delayed)
+    panel_before = page_text(client, "/map", f"?district={DISTRICT}").count("vital-delayed")
 
     an_hour_later(monkeypatch)  # no ingest: the data version stands still
-    assert delayed in page_text(client, "/")
-    assert "vital-delayed" in page_text(client, "/map", f"?district={DISTRICT}")
+    cards_after = page_text(client, "/").count(delayed)
+    panel_after = page_text(client, "/map", f"?district={DISTRICT}").count("vital-delayed")
+    assert cards_after >= cards_before + 20, (cards_before, cards_after)
+    assert panel_after >= panel_before + 10, (panel_before, panel_after)
