@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from dash import ALL, Dash, Input, Output, State, ctx, no_update
 from sqlalchemy.orm import Session
 
+from core.freshness import lateness
 from core.i18n import t
 from core.timeutil import local_text, utcnow
 from layouts.sources import RejectedView, SourceView, rejected_rows, sources_page, sources_table
@@ -22,7 +23,6 @@ from web.language import request_language
 from web.runtime import WebRuntime
 
 REJECTED_SHOWN = 2000
-LATE, STALE = 2, 6  # freshness: late beyond 2, stale beyond 6 expected intervals
 
 
 def _ago(seconds: float, lang: str) -> str:
@@ -39,9 +39,7 @@ def freshness(health: queries.SourceHealth, now: datetime, lang: str) -> tuple[s
     if health.newest_observed_at is None:
         return t("sources.no_data", lang), "none"
     age = (now - health.newest_observed_at).total_seconds()
-    expected = max(health.cadence_s or 0, health.every_s)
-    state = "fresh" if age <= LATE * expected else "late" if age <= STALE * expected else "stale"
-    return _ago(age, lang), state
+    return _ago(age, lang), lateness(age, health.expected_s)
 
 
 def next_run_text(runtime: WebRuntime, health: queries.SourceHealth, now: datetime, lang: str) -> str:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 
 from core.city import StationInfo
+from core.freshness import FAILED_RUNS, late_after, lateness
 from core.i18n import t
 from core.levels import LEVELS, STALE_COLOUR, level
 from core.timeutil import local_text, utcnow
@@ -18,8 +19,6 @@ from layouts.screen import FreshnessView, SourceStatus
 from store.queries import AlertRow, EntityValue, Latest, SourceHealth
 from store.state import data_version
 from web.runtime import WebRuntime
-
-STALE_FACTOR = 3
 
 
 def live_key(engine: Engine) -> list[int]:
@@ -34,7 +33,7 @@ def delayed_minutes(indicator: Indicator, observed_at: datetime | None, now: dat
     if observed_at is None:
         return None
     age = (now - observed_at).total_seconds()
-    if age <= max(STALE_FACTOR * indicator.cadence, 600):
+    if age <= late_after(indicator.cadence):
         return None
     return int(age // 60)
 
@@ -171,16 +170,12 @@ def legend_items(indicator: Indicator, lang: str) -> list[tuple[str, str]]:
     return items + [(STALE_COLOUR, t("screen.legend.stale", lang))]
 
 
-OUTAGE_INTERVALS = 3  # a source is down when its newest reading is older than this many intervals
-FAILED_RUNS = ("error", "timeout")
-
-
 def source_status(health: SourceHealth, now: datetime, zone: ZoneInfo, lang: str) -> SourceStatus:
     """Live, down (last run failed, or silent for several intervals) or waiting for its first reading."""
     newest = health.newest_observed_at
-    expected = max(health.cadence_s or 0, health.every_s)
-    silent = None if newest is None else int((now - newest).total_seconds() // 60)
-    late = silent is not None and silent * 60 > max(OUTAGE_INTERVALS * expected, 600)
+    age = None if newest is None else (now - newest).total_seconds()
+    silent = None if age is None else int(age // 60)
+    late = age is not None and lateness(age, health.expected_s) != "fresh"
     if health.last_status in FAILED_RUNS:
         text = t(
             f"screen.source.{health.last_status}",

@@ -266,6 +266,12 @@ class SourceHealth:
     newest_observed_at: datetime | None = None
     cadence_s: float | None = None
 
+    @property
+    def expected_s(self) -> float:
+        """How far apart its readings should come: its schedule, or its fastest indicator's
+        cadence when that is slower (an hourly feed polled every minute is not late after 3)."""
+        return max(self.cadence_s or 0, self.every_s)
+
 
 def source_health(engine: Engine) -> list[SourceHealth]:
     """Every source with its latest run."""

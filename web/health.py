@@ -12,12 +12,11 @@ from datetime import datetime
 from flask import Flask, jsonify
 from sqlalchemy import text
 
+from core.freshness import FAILED_RUNS
 from core.timeutil import utcnow
 from store.queries import source_health
 from store.state import last_heartbeat
 from web.runtime import WebRuntime
-
-FAILED = ("error", "timeout")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -58,7 +57,7 @@ def health_report(runtime: WebRuntime) -> tuple[dict, int]:
         }
         for s in sources
     ]
-    failing = [s.id for s in sources if s.enabled and s.last_status in FAILED]
+    failing = [s.id for s in sources if s.enabled and s.last_status in FAILED_RUNS]
     if not alive:
         report["status"] = "unhealthy"
         return report, 503
