@@ -40,9 +40,10 @@ from store.models import RejectedRecord, Series, Source, SourceRun
 from store.readings import upsert_readings
 from store.rollups import refresh_rollups, spans_of
 from store.state import bump_data_version
-from store.windows import MICROSECOND, columns, id_in, micros_since_epoch, points
+from store.windows import MICROSECOND, columns_with, id_in, micros_since_epoch, points
 
 log = logging.getLogger(__name__)
+_POINT_OF = attrgetter("observed_at", "value")
 COMPOSITE_SOURCE = "composite"
 COMPOSITE_STEP = timedelta(minutes=5)
 # Records validated and stored per transaction: bounds a run's memory and the time it holds the
@@ -199,8 +200,10 @@ def _judged_windows(
     firsts = {sid: min(map(attrgetter("observed_at"), readings)) for sid, readings in touched.items()}
     new_from = {sid: micros_since_epoch(at) for sid, at in firsts.items()}
     reach = {key: lookback(evaluator.indicator) // MICROSECOND for key, evaluator in evaluators.items()}
-    read = columns(
-        session, {sid: new_from[sid] - reach[key] for key, sids in by_indicator.items() for sid in sids}
+    read = columns_with(
+        session,
+        {sid: new_from[sid] - reach[key] for key, sids in by_indicator.items() for sid in sids},
+        {sid: list(map(_POINT_OF, readings)) for sid, readings in touched.items()},
     )
     past = {
         key: timedelta(days=7 * e.anomaly.weeks, seconds=e.anomaly.tolerance)

@@ -100,33 +100,151 @@ def id_in(session: Session, column: ColumnElement, ids: Collection[int]) -> Colu
 def columns(session: Session, since: Mapping[int, int]) -> Columns:
     """Each series' points from its own start (microseconds since the epoch) on, in one query."""
     if not since:
-        return _columns(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), {})
+        return _EMPTY
     groups: dict[int, list[int]] = {}
     for series_id, start in since.items():
         groups.setdefault(start, []).append(series_id)
     if session.get_bind().dialect.name == "sqlite":
-        windows = json.dumps({_moment(start).strftime(SQLITE_TIME): ids for start, ids in groups.items()})
-        cursor = session.connection().connection.cursor()
-        try:
-            rows = cursor.execute(SQLITE_WINDOWS, (windows,)).fetchall()
-        finally:
-            cursor.close()
-        texts = list(map(TIME, rows))
-        # Each distinct time is parsed once (the suffix makes `fromisoformat` return aware UTC
-        # times); the rows then map through a dict, in C.
-        moments = {text: datetime.fromisoformat(text + UTC_SUFFIX) for text in set(texts)}
-    else:
-        starts = [_moment(start) for start in since.values()]
-        rows = session.execute(POSTGRES_WINDOWS, {"ids": list(since), "starts": starts}).all()
-        texts = list(map(TIME, rows))
-        moments = {at: at for at in set(texts)}
+        windows = json.dumps({_sqlite_time(start): ids for start, ids in groups.items()})
+        return _sqlite_columns(_sqlite_rows(session, SQLITE_WINDOWS, windows))
+    starts = [_moment(start) for start in since.values()]
+    return _postgres_columns(session.execute(POSTGRES_WINDOWS, {"ids": list(since), "starts": starts}).all())
+
+
+# The rows before each series' first new point, and how many stored rows there are from it on.
+# The series travel as one JSON array of [id, since, until] (text times compare as stored).
+SQLITE_BEFORE = """
+SELECT r.series_id, r.observed_at, r.value
+FROM json_each(?) AS w JOIN readings AS r
+  ON r.series_id = w.value ->> 0 AND r.observed_at >= w.value ->> 1 AND r.observed_at < w.value ->> 2
+"""
+SQLITE_FROM_COUNTS = """
+SELECT w.value ->> 0, (SELECT count(*) FROM readings AS r
+                       WHERE r.series_id = w.value ->> 0 AND r.observed_at >= w.value ->> 2)
+FROM json_each(?) AS w
+"""
+POSTGRES_BEFORE = text(
+    """
+SELECT r.series_id, r.observed_at, r.value
+FROM unnest(CAST(:ids AS INTEGER[]), CAST(:starts AS TIMESTAMPTZ[]), CAST(:untils AS TIMESTAMPTZ[]))
+  AS w(series_id, since, until)
+JOIN readings AS r ON r.series_id = w.series_id AND r.observed_at >= w.since AND r.observed_at < w.until
+ORDER BY r.series_id, r.observed_at
+"""
+).columns(series_id=Integer, observed_at=UTCDateTime, value=Float)
+POSTGRES_FROM_COUNTS = text(
+    """
+SELECT w.series_id, (SELECT count(*) FROM readings AS r
+                     WHERE r.series_id = w.series_id AND r.observed_at >= w.until)
+FROM unnest(CAST(:ids AS INTEGER[]), CAST(:untils AS TIMESTAMPTZ[])) AS w(series_id, until)
+"""
+)
+
+
+def columns_with(
+    session: Session, since: Mapping[int, int], written: Mapping[int, Sequence[tuple[datetime, float]]]
+) -> Columns:
+    """`columns(session, since)` for series whose newest points were just written in this
+    transaction (`written[series]`: any order; of a repeated time the last counts, as stored),
+    read from the database only before each series' first written point.
+
+    A batch of a day's readings would otherwise read every one of them straight back. Exact: a
+    series' written points stand in for the read only when the database holds no other row from
+    its first written point on (counted); any other series is read in full.
+    """
+    kept = {sid: dict(written[sid]) for sid in since if written.get(sid)}  # time -> value
+    untils = {sid: micros_since_epoch(min(points)) for sid, points in kept.items()}
+    counts = _counts_from(session, untils)
+    exact = sorted(sid for sid, points in kept.items() if counts.get(sid) == len(points))
+    parts = [
+        _rows_before(session, {sid: (since[sid], untils[sid]) for sid in exact}),
+        columns(session, {sid: start for sid, start in since.items() if sid not in set(exact)}),
+    ]
+    micros_of: dict[datetime, int] = {}
+    for sid in exact:
+        points = kept[sid]
+        for at in points:
+            if at not in micros_of:
+                micros_of[at] = micros_since_epoch(at)
+        parts.append(
+            Columns(
+                np.array([sid], np.int64),
+                np.array([0, len(points)], np.intp),
+                np.fromiter(map(micros_of.__getitem__, points), np.int64, len(points)),
+                np.fromiter(points.values(), np.float64, len(points)),
+                {},
+            )
+        )
+    moments = {micros: _moment(micros) for micros in micros_of.values()}  # UTC, as a read gives
+    for part in parts[:2]:
+        moments.update(part.moments)
+    return _columns(
+        np.concatenate([np.repeat(part.series_ids, np.diff(part.starts)) for part in parts]),
+        np.concatenate([part.micros for part in parts]),
+        np.concatenate([part.values for part in parts]),
+        moments,
+    )
+
+
+def _counts_from(session: Session, untils: Mapping[int, int]) -> dict[int, int]:
+    """How many rows each series holds from its own time on."""
+    if not untils:
+        return {}
+    if session.get_bind().dialect.name == "sqlite":
+        listed = json.dumps([[sid, None, _sqlite_time(until)] for sid, until in untils.items()])
+        return dict(_sqlite_rows(session, SQLITE_FROM_COUNTS, listed))
+    bound = {"ids": list(untils), "untils": [_moment(until) for until in untils.values()]}
+    return dict(session.execute(POSTGRES_FROM_COUNTS, bound).all())
+
+
+def _rows_before(session: Session, spans: Mapping[int, tuple[int, int]]) -> Columns:
+    """Each series' rows with since <= observed_at < until, as columns."""
+    if not spans:
+        return _EMPTY
+    if session.get_bind().dialect.name == "sqlite":
+        listed = json.dumps([[sid, _sqlite_time(lo), _sqlite_time(hi)] for sid, (lo, hi) in spans.items()])
+        return _sqlite_columns(_sqlite_rows(session, SQLITE_BEFORE, listed))
+    bound = {
+        "ids": list(spans),
+        "starts": [_moment(lo) for lo, _ in spans.values()],
+        "untils": [_moment(hi) for _, hi in spans.values()],
+    }
+    return _postgres_columns(session.execute(POSTGRES_BEFORE, bound).all())
+
+
+def _sqlite_rows(session: Session, sql: str, parameter: str) -> list[tuple]:
+    """One statement with one parameter through the driver (no per-row conversion)."""
+    cursor = session.connection().connection.cursor()
+    try:
+        return cursor.execute(sql, (parameter,)).fetchall()
+    finally:
+        cursor.close()
+
+
+def _sqlite_columns(rows: list[tuple]) -> Columns:
+    """Rows of (series, stored time text, value): each distinct time parsed once (the suffix
+    makes `fromisoformat` return aware UTC times); the rows then map through a dict, in C."""
+    texts = list(map(TIME, rows))
+    return _from_rows(rows, texts, {text: datetime.fromisoformat(text + UTC_SUFFIX) for text in set(texts)})
+
+
+def _postgres_columns(rows: Sequence) -> Columns:
+    texts = list(map(TIME, rows))
+    return _from_rows(rows, texts, {at: at for at in set(texts)})
+
+
+def _from_rows(rows: Sequence, keys: list, moments: Mapping[object, datetime]) -> Columns:
     micros_of = {key: micros_since_epoch(at) for key, at in moments.items()}
     return _columns(
         np.fromiter(map(SERIES, rows), np.int64, len(rows)),
-        np.fromiter(map(micros_of.__getitem__, texts), np.int64, len(rows)),
+        np.fromiter(map(micros_of.__getitem__, keys), np.int64, len(rows)),
         np.fromiter(map(VALUE, rows), np.float64, len(rows)),
         {micros_of[key]: at for key, at in moments.items()},
     )
+
+
+def _sqlite_time(micros: int) -> str:
+    return _moment(micros).strftime(SQLITE_TIME)
 
 
 def _moment(micros: int) -> datetime:
@@ -157,3 +275,6 @@ def points(session: Session, since: Mapping[int, datetime]) -> dict[int, list[Po
     """Each series' (observed_at, value) from its own start time on, time-ordered, in one query."""
     read = columns(session, {series_id: micros_since_epoch(at) for series_id, at in since.items()})
     return {series_id: read.window(k) for k, series_id in enumerate(read.series_ids.tolist())}
+
+
+_EMPTY = _columns(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), {})

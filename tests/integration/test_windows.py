@@ -10,7 +10,7 @@ from sqlalchemy import select
 from core.records import ValidReading
 from store.models import Series
 from store.readings import upsert_readings
-from store.windows import id_in, points
+from store.windows import Columns, columns, columns_with, id_in, micros_since_epoch, points
 
 T0 = datetime(2026, 11, 2, 8, 0, 0, 123456, tzinfo=UTC)
 
@@ -52,3 +52,34 @@ def test_id_lists_have_no_placeholder_limit(ingest):
         found = session.scalars(select(Series.id).where(id_in(session, Series.id, many))).all()
         session.commit()
     assert sorted(found) == sorted(created)[:2]
+
+
+def _as_lists(read: Columns) -> dict[int, list]:
+    return {sid: read.window(k) for k, sid in enumerate(read.series_ids.tolist())}
+
+
+def test_a_window_with_the_written_points_is_the_window_read_back(ingest):
+    """`columns_with` reads only what lies before each series' written points, and must give what
+    a full read gives: an appended series, one whose new points fall between stored ones, one
+    re-sent with other values (the last of a repeated time counts), one not written at all."""
+    old = [(T0 + timedelta(minutes=5 * i), float(i)) for i in range(10)]
+    tail = [(T0 + timedelta(minutes=50 + 5 * i, microseconds=7), 50.0 + i) for i in range(6)]
+    between = [(T0 + timedelta(minutes=12), -1.0), (T0 + timedelta(minutes=32), -2.0)]
+    resent = [(at, value + 0.5) for at, value in old[6:]] + [(old[7][0], 99.0)]
+    series = {"A": (old, tail), "B": (old, between), "C": (old, resent), "D": (old, [])}
+    with ingest.sessions() as session:
+        ids = {}
+        for entity, (before, _) in series.items():
+            rows = [ValidReading("test.plain", entity, at, value) for at, value in before]
+            (ids[entity],) = upsert_readings(session, rows, "test", ingest.region_of)
+        written = {}
+        for entity, (_, new) in series.items():
+            rows = [ValidReading("test.plain", entity, at, value) for at, value in new]
+            upsert_readings(session, rows, "test", ingest.region_of)
+            written[ids[entity]] = new
+        since = {sid: micros_since_epoch(T0 + timedelta(minutes=3)) for sid in ids.values()}
+        full, quick = _as_lists(columns(session, since)), _as_lists(columns_with(session, since, written))
+        session.rollback()
+    assert quick == full
+    assert full[ids["C"]][6] == (old[7][0], 99.0) and len(full[ids["A"]]) == 9 + 6
+    assert all(at.utcoffset() == timedelta(0) for window in quick.values() for at, _ in window)
