@@ -6,8 +6,8 @@ warning rule over every touched series, the alert writes, the run log. The basel
 the same run on the same database: the same rows inserted raw into a table shaped like `readings`,
 with its key and its foreign key to `series` (the driver's executemany on SQLite, COPY on
 PostgreSQL), no validation, no rules, with the cycle collector paused as the pipeline pauses it
-for each part it stores; printed also without the foreign key (on PostgreSQL the foreign key's
-check of every row costs as much as the insert itself).
+for each part it stores, the fastest of three attempts; printed also without the foreign key (on
+PostgreSQL the foreign key's check of every row costs as much as the insert itself).
 Target from the issue: end to end at least half the raw figure.
 
 BENCH_READINGS shrinks the run (e.g. 100000) while developing.
@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import yaml
 from sqlalchemy import ForeignKeyConstraint, MetaData, func, select
@@ -30,6 +31,7 @@ from core.timeutil import floor_time, utcnow
 from datasources.base import Batch, Options
 from ingest.pipeline import _collector_paused
 from store.models import Reading, Series
+from store.windows import micros_since_epoch
 
 pytestmark = pytest.mark.bench
 READINGS = int(os.environ.get("BENCH_READINGS", 1_000_000))
@@ -37,19 +39,27 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 class ReplayAdapter:
-    """Hands the pre-generated records of the requested window to the pipeline (no generation cost)."""
+    """Hands the pre-generated records of the requested window to the pipeline, in the order the
+    simulator made them (no generation cost; found by one array comparison, as a real source's
+    query finds its window, not by a Python scan of a million records per run)."""
 
     Options = Options
     backfills = True
     RECORDS: list = []
+    MICROS = np.zeros(0, np.int64)
 
     def __init__(self, options, context):
         pass
 
+    @classmethod
+    def hold(cls, records: list) -> None:
+        cls.RECORDS = records
+        cls.MICROS = np.array([micros_since_epoch(r.observed_at) for r in records], np.int64)
+
     def fetch(self, since, until):
-        start = datetime.fromisoformat(since)
-        chosen = [r for r in self.RECORDS if start < r.observed_at <= until]
-        return Batch(chosen, watermark=until.isoformat())
+        start, end = micros_since_epoch(datetime.fromisoformat(since)), micros_since_epoch(until)
+        chosen = np.flatnonzero((self.MICROS > start) & (self.MICROS <= end)).tolist()
+        return Batch(list(map(self.RECORDS.__getitem__, chosen)), watermark=until.isoformat())
 
 
 def simulated_records(ctx, count: int) -> tuple[list, datetime, datetime]:
@@ -121,7 +131,7 @@ def test_ingest_a_million_readings(database_url, tmp_path, monkeypatch):
     engine, sessions = open_store(deployment)
     ctx = ingest_context(deployment, engine, sessions)
     records, start, end = simulated_records(ctx, READINGS)
-    ReplayAdapter.RECORDS = records
+    ReplayAdapter.hold(records)
     real = registry.available()
     monkeypatch.setattr(
         registry, "available", lambda: dict(real) | {"replay": SimpleNamespace(load=lambda: ReplayAdapter)}
@@ -143,8 +153,10 @@ def test_ingest_a_million_readings(database_url, tmp_path, monkeypatch):
             (r.series_id, r.observed_at, r.value, r.quality, r.source_id, r.ingested_at)
             for r in session.scalars(select(Reading).where(Reading.source_id == "bench"))
         ]
-    raw = raw_baseline(engine, rows, foreign_key=True)
-    loose = raw_baseline(engine, rows, foreign_key=False)
+    # The fastest of three: the baseline's own noise (5.7-7.0 s per 1M on PostgreSQL) would
+    # otherwise move the ratio by a fifth; its best time is the strictest yardstick.
+    raw = min(raw_baseline(engine, rows, foreign_key=True) for _ in range(3))
+    loose = min(raw_baseline(engine, rows, foreign_key=False) for _ in range(3))
     end_to_end, raw_rate, loose_rate = accepted / elapsed, len(rows) / raw, len(rows) / loose
     how = "COPY" if engine.dialect.name == "postgresql" else "executemany"
     print(
@@ -153,7 +165,7 @@ def test_ingest_a_million_readings(database_url, tmp_path, monkeypatch):
         f"  end to end (validate + upsert + composite + every rule + alerts): {elapsed:.1f} s = "
         f"{end_to_end:,.0f} readings/s\n"
         f"  baseline, raw {how} of the same {len(rows):,} rows into a copy of readings (its key and its "
-        f"foreign key to series): {raw:.1f} s = {raw_rate:,.0f} rows/s\n"
+        f"foreign key to series), fastest of 3: {raw:.1f} s = {raw_rate:,.0f} rows/s\n"
         f"  ratio end to end / raw: {end_to_end / raw_rate:.2f} (target >= 0.5: "
         f"{'met' if end_to_end >= 0.5 * raw_rate else 'NOT met'})\n"
         f"  the same raw {how} without the foreign key: {loose:.1f} s = {loose_rate:,.0f} rows/s, "

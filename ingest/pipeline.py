@@ -11,6 +11,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,13 +38,13 @@ from store.alerts import (
     write_series_levels,
 )
 from store.models import RejectedRecord, Series, Source, SourceRun
-from store.readings import upsert_readings
+from store.readings import group_by_series, store_grouped, upsert_readings
 from store.rollups import refresh_rollups, spans_of
 from store.state import bump_data_version
-from store.windows import MICROSECOND, columns_with, id_in, micros_since_epoch, points
+from store.windows import MICROSECOND, appended_only, columns_with, id_in, micros_since_epoch, points
 
 log = logging.getLogger(__name__)
-_POINT_OF = attrgetter("observed_at", "value")
+_POINT_OF, _TIME_OF = attrgetter("observed_at", "value"), attrgetter("observed_at")
 COMPOSITE_SOURCE = "composite"
 COMPOSITE_STEP = timedelta(minutes=5)
 # Records validated and stored per transaction: bounds a run's memory and the time it holds the
@@ -159,30 +160,59 @@ def at_the_edge(session: Session, touched: dict[int, list[ValidReading]]) -> dic
 
 
 def _evaluate(ctx: IngestContext, session: Session, touched: dict[int, list[ValidReading]]) -> None:
-    """Every rule over the series this batch touched (incremental: nothing else is read)."""
+    """Every rule over the series this batch touched and stored (incremental: nothing else is read)."""
     if touched:
+        evaluation = _Evaluation(ctx, session, touched)
+        evaluation.judge()
+        evaluation.write(session)
+
+
+class _Evaluation:
+    """One batch's rule evaluation in three steps: the reads (windows, open alerts, silences), the
+    judging (the rules and the alert changes they make, no database: it may run in another thread
+    while the database is busy writing the readings), and the writes.
+
+    `stored=False`: the readings are not written yet, and every series in `touched` is one the
+    write only appends to (`appended_only`), so the windows are exactly what they will be.
+    """
+
+    def __init__(
+        self,
+        ctx: IngestContext,
+        session: Session,
+        touched: dict[int, list[ValidReading]],
+        stored: bool = True,
+    ):
+        self.ctx, self.touched = ctx, touched
+        self.by_indicator: dict[str, list[int]] = {}
+        for sid, readings in touched.items():
+            self.by_indicator.setdefault(readings[0].indicator, []).append(sid)
+        self.alerts = open_alerts(session, touched) if touched else {}
+        self.evaluators = {key: Evaluator(ctx.catalog[key]) for key in self.by_indicator}
+        self.batches = _judged_windows(
+            session, self.by_indicator, touched, self.alerts, self.evaluators, stored
+        )
+        times = [r.observed_at for readings in touched.values() for r in readings]
+        silences = silences_between(session, min(times), max(times)) if times else []
+        self.writer = AlertWriter(session, self.alerts, silences)
+
+    def judge(self) -> None:
+        """The rules over every window; the windows are dropped once judged."""
         with _collector_paused():
-            _evaluate_batch(ctx, session, touched)
+            for key, batch in self.batches.items():
+                evaluator = self.evaluators[key]
+                for sid, steps in zip(self.by_indicator[key], evaluator.evaluate_many(batch), strict=True):
+                    if steps:
+                        entity = self.touched[sid][0].entity
+                        explain = self.ctx.explainer(evaluator.indicator, entity)
+                        self.writer.apply(SeriesRow(sid, key, entity), steps, explain)
+            self.batches = {}
 
-
-def _evaluate_batch(ctx: IngestContext, session: Session, touched: dict[int, list[ValidReading]]) -> None:
-    """The evaluation proper; its windows are freed when it returns, before the collector resumes."""
-    by_indicator: dict[str, list[int]] = {}
-    for sid, readings in touched.items():
-        by_indicator.setdefault(readings[0].indicator, []).append(sid)
-    alerts = open_alerts(session, touched)
-    evaluators = {key: Evaluator(ctx.catalog[key]) for key in by_indicator}
-    batches = _judged_windows(session, by_indicator, touched, alerts, evaluators)
-    times = [r.observed_at for readings in touched.values() for r in readings]
-    writer = AlertWriter(session, alerts, silences_between(session, min(times), max(times)))
-    for key, batch in batches.items():
-        evaluator = evaluators[key]
-        for sid, steps in zip(by_indicator[key], evaluator.evaluate_many(batch), strict=True):
-            if steps:
-                entity = touched[sid][0].entity
-                writer.apply(SeriesRow(sid, key, entity), steps, ctx.explainer(evaluator.indicator, entity))
-    writer.flush()
-    write_series_levels(session, touched, series_levels(alerts))
+    def write(self, session: Session) -> None:
+        if not self.touched:
+            return
+        self.writer.flush()
+        write_series_levels(session, self.touched, series_levels(self.alerts))
 
 
 def _judged_windows(
@@ -191,19 +221,23 @@ def _judged_windows(
     touched: dict[int, list[ValidReading]],
     alerts: dict[tuple[int, str], OpenAlert],
     evaluators: dict[str, Evaluator],
+    stored: bool = True,
 ) -> dict[str, SeriesBatch]:
     """Each indicator's touched series (in `by_indicator` order) as one batch: their windows (all
-    read in one query), where their new points start and their open alerts' severities."""
+    read in one query), where their new points start and their open alerts' severities. Not yet
+    `stored`: the batch's points are added to what is read (see `_Evaluation`)."""
     open_severity: dict[int, dict[str, int]] = {}
     for (series_id, key), alert in alerts.items():
         open_severity.setdefault(series_id, {})[key] = alert.severity
-    firsts = {sid: min(map(attrgetter("observed_at"), readings)) for sid, readings in touched.items()}
+    firsts = {sid: min(map(_TIME_OF, readings)) for sid, readings in touched.items()}
+    written = {sid: list(map(_POINT_OF, readings)) for sid, readings in touched.items()}
     new_from = {sid: micros_since_epoch(at) for sid, at in firsts.items()}
     reach = {key: lookback(evaluator.indicator) // MICROSECOND for key, evaluator in evaluators.items()}
     read = columns_with(
         session,
         {sid: new_from[sid] - reach[key] for key, sids in by_indicator.items() for sid in sids},
-        {sid: list(map(_POINT_OF, readings)) for sid, readings in touched.items()},
+        written,
+        stored,
     )
     past = {
         key: timedelta(days=7 * e.anomaly.weeks, seconds=e.anomaly.tolerance)
@@ -212,6 +246,9 @@ def _judged_windows(
     }
     long_past = {sid: firsts[sid] - past[key] for key in past for sid in by_indicator[key]}
     histories = points(session, long_past) if long_past else {}
+    if not stored:  # appended only: all that is read lies before the batch's points
+        for sid in long_past:
+            histories[sid] = histories.get(sid, []) + sorted(dict(written[sid]).items())
     found = read.find([sid for sids in by_indicator.values() for sid in sids])
     batches, none, offset = {}, {}, 0
     for key, sids in by_indicator.items():
@@ -384,6 +421,26 @@ def _store(
             return RunResult(source_id, run_id, status, fetched, run.accepted, run.rejected)
 
 
+@contextmanager
+def _judging_meanwhile(session: Session, evaluation: _Evaluation) -> Iterator[None]:
+    """Judge `evaluation` while the block writes. On PostgreSQL in a second thread: the write is
+    mostly the server's work, during which the driver releases the interpreter's lock, so the
+    rules run on the other core. SQLite's driver takes that lock back for every row it inserts,
+    and a busy second thread would make each row wait its turn: there the rules run first."""
+    if session.get_bind().dialect.name != "postgresql":
+        evaluation.judge()
+        yield
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        judging = pool.submit(evaluation.judge)
+        try:
+            yield
+        except BaseException:
+            wait([judging])  # the write's own failure is the one to report
+            raise
+        judging.result()
+
+
 def _claim_source(session: Session, source_id: str) -> None:
     """Hold the source's row for this transaction, so runs of one source never interleave even
     when they start in different processes (a web worker storing a notification while the
@@ -402,12 +459,18 @@ def _store_part(run: _Storing, records: list[Record], last: bool, watermark: str
     del records
     with ctx.sessions() as session:
         _claim_source(session, source_id)
-        touched = upsert_readings(session, accepted, source_id, ctx.region_of)
-        composite = _composite(ctx, session, accepted)
-        if composite:
-            touched |= upsert_readings(session, composite, COMPOSITE_SOURCE, ctx.region_of)
-        refresh_rollups(session, spans_of(touched), ctx.settings.tz)
-        _evaluate(ctx, session, at_the_edge(session, touched))
+        touched = group_by_series(session, accepted, ctx.region_of)
+        edge = at_the_edge(session, touched)
+        appended = appended_only(session, {sid: min(map(_TIME_OF, edge[sid])) for sid in edge})
+        early = _Evaluation(ctx, session, {sid: edge[sid] for sid in edge if sid in appended}, stored=False)
+        with _judging_meanwhile(session, early):
+            store_grouped(session, touched, source_id, appended)
+            composite = _composite(ctx, session, accepted)
+            combined = upsert_readings(session, composite, COMPOSITE_SOURCE, ctx.region_of)
+            refresh_rollups(session, spans_of(touched | combined), ctx.settings.tz)
+        early.write(session)
+        later = {sid: readings for sid, readings in edge.items() if sid not in appended}
+        _evaluate(ctx, session, later | at_the_edge(session, combined))
         _quarantine(session, source_id, run.run_id, rejected)
         row = session.get(SourceRun, run.run_id)
         row.fetched = run.fetched

@@ -9,14 +9,15 @@ SQLAlchemy's per-row parameter handling would cost more than the database's own 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from itertools import repeat
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, bindparam, select, update
+from sqlalchemy import Connection, Dialect, Integer, any_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from core.records import ValidReading
@@ -35,6 +36,7 @@ _POSTGRES_STAGING = (
     "(LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
 _POSTGRES_COPY = f"COPY {_STAGING} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_POSTGRES_COPY_DIRECT = f"COPY readings ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 _POSTGRES_TYPES = ("int4", "timestamptz", "float8", "varchar", "varchar", "timestamptz")
 _POSTGRES_MERGE = (
     f"INSERT INTO readings ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM {_STAGING} {_ON_CONFLICT}"
@@ -94,15 +96,22 @@ def upsert_readings(
     source_id: str | None,
     region_of: Mapping[str, str | None],
 ) -> dict[int, list[ValidReading]]:
-    """Store the readings; return them grouped by series id (what the rule evaluation needs).
+    """Store the readings; return them grouped by series id (what the rule evaluation needs)."""
+    touched = group_by_series(session, readings, region_of)
+    store_grouped(session, touched, source_id)
+    return touched
 
-    Two readings of one series at the same instant in one call store the later one, on both
-    dialects (PostgreSQL refuses to update one row twice in a statement, so they are merged here).
-    """
+
+def group_by_series(
+    session: Session, readings: Sequence[ValidReading], region_of: Mapping[str, str | None]
+) -> dict[int, list[ValidReading]]:
+    """The readings grouped by series id, creating the series new to the store. Apart from
+    `store_grouped` so that the ingest can read what the rules need before the write."""
     if not readings:
         return {}
     pairs = list(map(_SERIES_OF, readings))
     ids = series_ids(session, pairs, region_of)
+    _lock_series(session, ids.values())
     touched: dict[int, list[ValidReading]] = {}
     for series_id, reading in zip(map(ids.__getitem__, pairs), readings, strict=True):
         group = touched.get(series_id)
@@ -110,15 +119,48 @@ def upsert_readings(
             touched[series_id] = [reading]
         else:
             group.append(reading)
+    return touched
+
+
+def _lock_series(session: Session, ids: Iterable[int]) -> None:
+    """PostgreSQL: hold the series' rows until commit (in id order: no deadlock), so that what a
+    writer learns of their readings before it writes stays true until it has written; another
+    writer of the same series waits. SQLite's one writer holds the whole database already."""
+    if session.get_bind().dialect.name == "postgresql":
+        locked = select(Series.id).where(Series.id == any_(bindparam("ids", type_=ARRAY(Integer))))
+        session.execute(locked.order_by(Series.id).with_for_update(), {"ids": sorted(set(ids))})
+
+
+def store_grouped(
+    session: Session,
+    touched: Mapping[int, list[ValidReading]],
+    source_id: str | None,
+    appended: Collection[int] = frozenset(),
+) -> None:
+    """Write grouped readings and move each series' latest value forward.
+
+    Two readings of one series at the same instant store the later one, on both dialects
+    (PostgreSQL refuses to update one row twice in a statement, so they are merged here).
+    `appended`: series that hold no row from their first reading here on (`appended_only`, asked
+    after `group_by_series` locked them), so none of their rows can meet a stored one: PostgreSQL
+    copies those straight into `readings`, skipping the staging table and the conflict check.
+    """
+    if not touched:
+        return
     connection = session.connection()
     stored_time = _StoredTimes(connection.dialect)
-    rows, newest = _rows(touched, source_id, stored_time, stored_time[utcnow()])
+    now = stored_time[utcnow()]
     if connection.dialect.name == "postgresql":
-        _copy_merge(connection, rows)
+        direct = {sid: readings for sid, readings in touched.items() if sid in appended}
+        merged = {sid: readings for sid, readings in touched.items() if sid not in appended}
+        copied, newest = _rows(direct, source_id, stored_time, now)
+        rows, more = _rows(merged, source_id, stored_time, now)
+        _copy_merge(connection, copied, rows)
+        newest += more
     else:
+        rows, newest = _rows(touched, source_id, stored_time, now)
         connection.exec_driver_sql(_SQLITE_UPSERT, rows)
     connection.execute(_ADVANCE, newest)
-    return touched
 
 
 class _StoredTimes(dict):
@@ -161,17 +203,24 @@ def _rows(
     return rows, newest
 
 
-def _copy_merge(connection: Connection, rows: list[Row]) -> None:
-    """PostgreSQL: binary COPY into the staging table, one INSERT ... ON CONFLICT into readings, all
-    in the caller's transaction (a failure rolls the readings back with the rest of the run)."""
+def _copy_merge(connection: Connection, copied: list[Row], merged: list[Row]) -> None:
+    """PostgreSQL: binary COPY of `copied` straight into readings; of `merged` into the staging
+    table, then one INSERT ... ON CONFLICT into readings. All in the caller's transaction (a
+    failure rolls the readings back with the rest of the run)."""
     cursor = connection.connection.driver_connection.cursor()
     try:
-        cursor.execute(_POSTGRES_STAGING)
-        with cursor.copy(_POSTGRES_COPY) as copy:
-            copy.set_types(_POSTGRES_TYPES)
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(_POSTGRES_MERGE)
-        cursor.execute(f"TRUNCATE {_STAGING}")
+        if copied:
+            with cursor.copy(_POSTGRES_COPY_DIRECT) as copy:
+                copy.set_types(_POSTGRES_TYPES)
+                for row in copied:
+                    copy.write_row(row)
+        if merged:
+            cursor.execute(_POSTGRES_STAGING)
+            with cursor.copy(_POSTGRES_COPY) as copy:
+                copy.set_types(_POSTGRES_TYPES)
+                for row in merged:
+                    copy.write_row(row)
+            cursor.execute(_POSTGRES_MERGE)
+            cursor.execute(f"TRUNCATE {_STAGING}")
     finally:
         cursor.close()

@@ -142,20 +142,27 @@ FROM unnest(CAST(:ids AS INTEGER[]), CAST(:untils AS TIMESTAMPTZ[])) AS w(series
 
 
 def columns_with(
-    session: Session, since: Mapping[int, int], written: Mapping[int, Sequence[tuple[datetime, float]]]
+    session: Session,
+    since: Mapping[int, int],
+    written: Mapping[int, Sequence[tuple[datetime, float]]],
+    stored: bool = True,
 ) -> Columns:
-    """`columns(session, since)` for series whose newest points were just written in this
-    transaction (`written[series]`: any order; of a repeated time the last counts, as stored),
-    read from the database only before each series' first written point.
+    """`columns(session, since)` for series whose newest points are `written[series]` (any order;
+    of a repeated time the last counts, as stored), read from the database only before each
+    series' first written point: a batch of a day's readings is not read straight back.
 
-    A batch of a day's readings would otherwise read every one of them straight back. Exact: a
-    series' written points stand in for the read only when the database holds no other row from
-    its first written point on (counted); any other series is read in full.
+    `stored`: this transaction has written them already. A series' written points then stand in
+    for the read only when the database holds no other row from its first written point on
+    (counted); any other series is read in full. Before the write (`stored=False`) every series
+    in `written` must be one that `appended_only` named, so that the window is exact once written.
     """
     kept = {sid: dict(written[sid]) for sid in since if written.get(sid)}  # time -> value
     untils = {sid: micros_since_epoch(min(points)) for sid, points in kept.items()}
-    counts = _counts_from(session, untils)
-    exact = sorted(sid for sid, points in kept.items() if counts.get(sid) == len(points))
+    if stored:
+        counts = _counts_from(session, untils)
+        exact = sorted(sid for sid, points in kept.items() if counts.get(sid) == len(points))
+    else:
+        exact = sorted(kept)
     parts = [
         _rows_before(session, {sid: (since[sid], untils[sid]) for sid in exact}),
         columns(session, {sid: start for sid, start in since.items() if sid not in set(exact)}),
@@ -184,6 +191,13 @@ def columns_with(
         np.concatenate([part.values for part in parts]),
         moments,
     )
+
+
+def appended_only(session: Session, firsts: Mapping[int, datetime]) -> set[int]:
+    """Before a write: the series that hold no row at or after their first new point, to which
+    the write only appends."""
+    counts = _counts_from(session, {sid: micros_since_epoch(at) for sid, at in firsts.items()})
+    return {sid for sid in firsts if not counts.get(sid)}
 
 
 def _counts_from(session: Session, untils: Mapping[int, int]) -> dict[int, int]:

@@ -114,16 +114,16 @@ def test_rule_state_carries_from_part_to_part(listed):
 
 def test_a_failure_half_way_keeps_what_was_stored_and_the_watermark(listed, monkeypatch):
     ListAdapter.RECORDS = [Record("env.aqi", "1188A", at(m), 50) for m in range(0, 60, 5)]
-    real, calls = pipeline.upsert_readings, []
+    real, calls = pipeline.store_grouped, []
 
-    def failing_second_part(session, readings, source_id, region_of):
+    def failing_second_part(session, touched, source_id, *appended):
         if source_id == "listed":
-            calls.append(len(readings))
+            calls.append(sum(map(len, touched.values())))
             if len(calls) == 2:
                 raise RuntimeError("disk full")
-        return real(session, readings, source_id, region_of)
+        return real(session, touched, source_id, *appended)
 
-    monkeypatch.setattr(pipeline, "upsert_readings", failing_second_part)
+    monkeypatch.setattr(pipeline, "store_grouped", failing_second_part)
     result = run_source(listed, "listed")
     assert result.status == "error" and result.accepted == 4
     assert result.error == "RuntimeError: disk full (after 1 of 3 parts were stored: 4 readings)"

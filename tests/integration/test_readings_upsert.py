@@ -1,8 +1,10 @@
 """The readings upsert through the driver (sqlite3 executemany, PostgreSQL COPY + merge) stores
-exactly what SQLAlchemy would have: the same time text on SQLite, found by the ORM's own queries."""
+exactly what SQLAlchemy would have: the same time text on SQLite, found by the ORM's own queries;
+and two writers of one series never collide."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,7 +13,8 @@ from sqlalchemy import select, text
 
 from core.records import ValidReading
 from store.models import Reading, Series
-from store.readings import upsert_readings
+from store.readings import group_by_series, store_grouped, upsert_readings
+from store.windows import appended_only
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
@@ -66,3 +69,47 @@ def test_naive_times_are_refused(ingest):
         upsert_readings(
             session, [ValidReading("env.aqi", "1188A", datetime(2026, 11, 1), 50.0)], "t", ingest.region_of
         )
+
+
+def test_a_second_writer_of_the_same_series_waits_and_then_merges(ingest):
+    """What a writer learns before it writes (that it only appends, so PostgreSQL may copy its
+    rows straight in) stays true: a second writer of the same series waits for the first's commit,
+    then finds its rows and merges over them instead of failing on the key. On SQLite the
+    database's single writer lock gives the same order."""
+    if ingest.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: there is no second writer to wait")
+    times = [T0 + timedelta(minutes=5 * i) for i in range(4)]
+    first_batch = [ValidReading("env.aqi", "1188A", at, 50.0) for at in times]
+    second_batch = [ValidReading("env.aqi", "1188A", at, 60.0) for at in times]
+    done = threading.Event()
+    failures: list[BaseException] = []
+
+    def write(session, batch, source_id):
+        touched = group_by_series(session, batch, ingest.region_of)
+        appended = appended_only(session, {sid: rs[0].observed_at for sid, rs in touched.items()})
+        store_grouped(session, touched, source_id, appended)
+        return appended
+
+    def second() -> None:
+        try:
+            with ingest.sessions() as other:
+                assert write(other, second_batch, "b") == set()  # the first's rows are there by now
+                other.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            failures.append(exc)
+        done.set()
+
+    with ingest.sessions() as session:  # the series exists: nothing but the lock makes one wait
+        upsert_readings(session, [ValidReading("env.aqi", "1188A", T0 - timedelta(hours=1), 40.0)], "old", {})
+        session.commit()
+    with ingest.sessions() as session:
+        assert len(write(session, first_batch, "a")) == 1  # appended: copied straight in
+        writer = threading.Thread(target=second)
+        writer.start()
+        assert not done.wait(1.0), "the second writer did not wait for the first"
+        session.commit()
+    assert done.wait(30) and not failures, failures
+    writer.join()
+    with ingest.sessions() as session:
+        stored = session.execute(select(Reading.value, Reading.source_id).order_by(Reading.observed_at)).all()
+    assert stored == [(40.0, "old")] + [(60.0, "b")] * 4
