@@ -11,8 +11,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from store.models import SQLITE_TIME
+
 RUNS = int(os.environ.get("BENCH_RUNS", 30))
-SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how the store writes a UTC time into SQLite
 ROLLUP_ROWS = """
 SELECT series_id, bucket, n, total, low, high FROM readings_hourly
 WHERE series_id IN ({ids}) AND bucket >= ? AND bucket < ?

@@ -26,12 +26,10 @@ import pytest
 import yaml
 from sqlalchemy import ForeignKeyConstraint, MetaData, func, select
 
-from bench.scale import SQLITE_TIME
-from core.timeutil import floor_time, utcnow
+from core.timeutil import floor_time, micros_since_epoch, utcnow
 from datasources.base import Batch, Options
 from ingest.pipeline import _collector_paused
-from store.models import Reading, Series
-from store.windows import micros_since_epoch
+from store.models import SQLITE_TIME, Reading, Series
 
 pytestmark = pytest.mark.bench
 READINGS = int(os.environ.get("BENCH_READINGS", 1_000_000))

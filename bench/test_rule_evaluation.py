@@ -21,10 +21,10 @@ import yaml
 from sqlalchemy import func, select
 
 from core.records import ValidReading
-from core.timeutil import floor_time, utcnow
+from core.timeutil import MICROSECOND, floor_time, micros_since_epoch, utcnow
 from store.models import Alert, Reading
 from store.readings import upsert_readings
-from store.windows import MICROSECOND, columns, micros_since_epoch
+from store.windows import columns
 
 pytestmark = pytest.mark.bench
 SERIES = int(os.environ.get("BENCH_SERIES", 10_000))

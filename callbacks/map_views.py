@@ -44,7 +44,7 @@ def _domain_order(domain: str) -> int:
 
 def mappable_keys(catalog: Catalog, classes: Collection[str]) -> list[str]:
     """Indicators the clearance may see that have a value per district (their own, or their stations')."""
-    return [i.key for i in catalog if i.classification in classes and i.level in MAPPABLE_LEVELS]
+    return [i.key for i in catalog.cleared(classes) if i.level in MAPPABLE_LEVELS]
 
 
 def indicator_choices(catalog: Catalog, keys: Collection[str], lang: str) -> tuple[ChoiceGroup, ...]:

@@ -5,6 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def micros_since_epoch(at: datetime) -> int:
+    """An aware datetime as whole microseconds since the Unix epoch (exact: the rules' columns
+    compare and subtract these as the datetimes they stand for)."""
+    return (at - EPOCH) // MICROSECOND
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

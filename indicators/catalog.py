@@ -6,11 +6,14 @@ replace earlier entries with the same key.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 import yaml
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.settings import ConfigError, Names, parse_duration
@@ -120,7 +123,8 @@ class Thresholds(_Rule):
         limit = getattr(self, name)
         return limit - self.hysteresis if self.direction == "above" else limit + self.hysteresis
 
-    def reaches(self, value: float, limit: float) -> bool:
+    def reaches(self, value: float | NDArray[np.float64], limit: float) -> bool | NDArray[np.bool_]:
+        """Whether the value (or each of an array of them, for the batch evaluation) reaches `limit`."""
         return value >= limit if self.direction == "above" else value <= limit
 
     def severity(self, value: float) -> int:
@@ -280,6 +284,10 @@ class Catalog:
 
     def get(self, key: str) -> Indicator | None:
         return self._by_key.get(key)
+
+    def cleared(self, classes: Collection[str]) -> list[Indicator]:
+        """The indicators of these data classifications (a requester's clearance), in catalog order."""
+        return [i for i in self._by_key.values() if i.classification in classes]
 
     def keys(self) -> list[str]:
         return list(self._by_key)

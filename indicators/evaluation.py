@@ -18,12 +18,12 @@ from numpy.typing import NDArray
 
 from core.i18n import t
 from core.levels import level
+from core.timeutil import MICROSECOND
 from indicators import rules
 from indicators.catalog import AnomalyRule, ForecastRule, Indicator, NoDataRule, RateRule, severity_of
 from indicators.rules import FORECAST_CLEAR_FACTOR, RATE_CLEAR_SHARE, Point, Verdict
 
 LOOKBACK_MARGIN = 2
-MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -302,7 +302,7 @@ class Evaluator:
             if higher:
                 holds &= ~self._may_enter(new, higher[0])
             if severity:
-                holds &= self._reaches(point_values, thresholds.clear_value(severity))
+                holds &= thresholds.reaches(point_values, thresholds.clear_value(severity))
             chosen = current == severity
             steady[chosen] = new.everywhere(holds | ~chosen[new.owner])[chosen]
         return steady
@@ -311,14 +311,11 @@ class Evaluator:
         """Per new point: the run of points reaching `limit` ending there holds the rule's count
         of readings for its duration (`rules._run_start`)."""
         thresholds = self.indicator.thresholds
-        reach = self._reaches(new.values, limit)
+        reach = thresholds.reaches(new.values, limit)
         breaks = np.maximum.accumulate(np.where(reach, -1, np.arange(len(reach))))
         start = np.minimum(np.maximum(breaks[new.row] + 1, new.lo[new.owner]), new.row)
         held = (new.micros[new.row] - new.micros[start]) / 1e6
         return reach[new.row] & (new.row - start + 1 >= thresholds.readings) & (held >= thresholds.hold)
-
-    def _reaches(self, values: NDArray[np.float64], limit: float) -> NDArray[np.bool_]:
-        return values >= limit if self.indicator.thresholds.direction == "above" else values <= limit
 
     def _steady_rate(self, new: _NewRows, current: NDArray[np.int64]) -> NDArray[np.bool_]:
         """`rules.rate` at every new point: the change over its window against the change the
@@ -344,7 +341,7 @@ class Evaluator:
         limit = rules.forecast_limit(self.indicator, rule)
         start = new.since(timedelta(seconds=rule.window) // MICROSECOND)
         length = new.row - start + 1
-        fitted = (length >= rule.min_points) & ~self._reaches(new.values[new.row], limit)
+        fitted = (length >= rule.min_points) & ~self.indicator.thresholds.reaches(new.values[new.row], limit)
         alerted = current[new.owner] != 0
         horizons = np.where(alerted, rule.horizon * FORECAST_CLEAR_FACTOR, rule.horizon * 1.0)
         certain = np.ones(len(new.row), dtype=bool)

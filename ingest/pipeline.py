@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.records import Record, ValidReading
-from core.timeutil import floor_time, utcnow
+from core.timeutil import MICROSECOND, floor_time, micros_since_epoch, utcnow
 from datasources.base import Batch
 from indicators.composite import CITY_KEY, RunningIndex
 from indicators.evaluation import Evaluator, SeriesBatch, bisect_rows, lookback
@@ -41,7 +41,7 @@ from store.models import RejectedRecord, Series, Source, SourceRun
 from store.readings import group_by_series, store_grouped, upsert_readings
 from store.rollups import refresh_rollups, spans_of
 from store.state import bump_data_version
-from store.windows import MICROSECOND, appended_only, columns_with, id_in, micros_since_epoch, points
+from store.windows import appended_only, columns_with, id_in, points
 
 log = logging.getLogger(__name__)
 _POINT_OF, _TIME_OF = attrgetter("observed_at", "value"), attrgetter("observed_at")

@@ -30,7 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.timeutil import floor_time
-from store.models import IndicatorRow, Reading, ReadingDaily, ReadingHourly, Region, Series
+from store.models import Reading, ReadingDaily, ReadingHourly, Region, Series
+from store.queries import IndicatorDefinition, indicator_definitions
 
 Resolution = Literal["raw", "hour", "day"]
 RAW_UP_TO = timedelta(hours=48)
@@ -51,12 +52,6 @@ class Bucket:
     low: float
     high: float
     count: int
-
-
-@dataclass(frozen=True)
-class _Definition:
-    aggregation: str
-    cadence: float
 
 
 def pick_resolution(start: datetime, end: datetime) -> Resolution:
@@ -86,7 +81,7 @@ def indicator_history(
     """
     resolution = resolution or pick_resolution(start, end)
     with engine.connect() as connection:
-        definition = _definitions(connection, [key]).get(key)
+        definition = indicator_definitions(connection, [key]).get(key)
         if definition is None:
             return []
         chosen = _series(key, entities, region)
@@ -125,7 +120,7 @@ def breakdown(
     series counts with its mean over the range."""
     resolution = pick_resolution(start, end)
     with engine.connect() as connection:
-        definition = _definitions(connection, [key]).get(key)
+        definition = indicator_definitions(connection, [key]).get(key)
         if definition is None:
             return {}
         chosen = _series(key, None, region)
@@ -181,18 +176,6 @@ def city_values_at(engine: Engine, keys: Collection[str], at: datetime) -> dict[
     return {key: found.get(key, {}).get(hour) for key in keys}
 
 
-def _definitions(connection: Connection, keys: Collection[str]) -> dict[str, _Definition]:
-    """Aggregation and cadence of the indicators, from the catalog as the store mirrors it."""
-    rows = connection.execute(
-        select(
-            IndicatorRow.key,
-            IndicatorRow.definition["aggregation"].as_string(),
-            IndicatorRow.definition["cadence"].as_float(),
-        ).where(IndicatorRow.key.in_(list(keys)))
-    )
-    return {key: _Definition(aggregation or "mean", cadence or 300.0) for key, aggregation, cadence in rows}
-
-
 def _series(key: str, entities: Collection[str] | None, region: str | None) -> Select:
     """The ids of the indicator's chosen series, as a subquery (the rollups are keyed on them)."""
     query = select(Series.id).where(Series.indicator_key == key)
@@ -232,7 +215,7 @@ def _combined(per_series, combine, at: ColumnElement) -> Select:
 
 
 def _raw_history(
-    connection: Connection, chosen: Select, definition: _Definition, start: datetime, end: datetime
+    connection: Connection, chosen: Select, definition: IndicatorDefinition, start: datetime, end: datetime
 ) -> list[Bucket]:
     in_range = (Reading.series_id.in_(chosen), Reading.observed_at >= start, Reading.observed_at < end)
     ids = connection.scalars(chosen.limit(2)).all()
@@ -275,7 +258,7 @@ def _city_hours(
 ) -> dict[str, dict[datetime, float]]:
     """Every entity of each indicator combined per hour over [first, stop), one query for all the
     indicators: the four combinations are computed side by side and each indicator keeps its own."""
-    definitions = _definitions(connection, keys)
+    definitions = indicator_definitions(connection, keys)
     if not definitions:
         return {}
     hourly = ReadingHourly.__table__

@@ -28,6 +28,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# How `UTCDateTime` stores a time in SQLite: naive UTC text that sorts and compares as text. The
+# driver-level writes and reads (readings upsert, rule windows, rollups, benchmarks) use it too.
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+
 
 class UTCDateTime(TypeDecorator):
     """Aware UTC datetimes in and out, on SQLite (no zone support) as on PostgreSQL (timestamptz)."""

@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Connection, Engine, and_, func, select
 from sqlalchemy.orm import Session
 
 from core.timeutil import utcnow
@@ -65,12 +65,30 @@ def _combine(values: list[float], aggregation: str) -> float | None:
     return sum(values) / len(values)
 
 
-def _aggregations(engine: Engine, keys: list[str]) -> dict[str, str]:
+@dataclass(frozen=True)
+class IndicatorDefinition:
+    aggregation: str
+    cadence: float
+
+
+def indicator_definitions(connection: Connection, keys: Collection[str]) -> dict[str, IndicatorDefinition]:
+    """Aggregation and cadence of the indicators, from the catalog as the store mirrors it."""
+    rows = connection.execute(
+        select(
+            IndicatorRow.key,
+            IndicatorRow.definition["aggregation"].as_string(),
+            IndicatorRow.definition["cadence"].as_float(),
+        ).where(IndicatorRow.key.in_(list(keys)))
+    )
+    return {
+        key: IndicatorDefinition(aggregation or "mean", cadence or 300.0)
+        for key, aggregation, cadence in rows
+    }
+
+
+def _aggregations(engine: Engine, keys: Collection[str]) -> dict[str, str]:
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(IndicatorRow.key, IndicatorRow.definition).where(IndicatorRow.key.in_(keys))
-        )
-        return {key: definition.get("aggregation", "mean") for key, definition in rows}
+        return {key: d.aggregation for key, d in indicator_definitions(connection, keys).items()}
 
 
 def latest(
@@ -145,15 +163,18 @@ def by_district(engine: Engine, key: str) -> dict[str, EntityValue]:
     grouped: dict[str, list] = defaultdict(list)
     for row in rows:
         grouped[row.region_code].append(row)
-    return {
-        code: EntityValue(
-            code,
-            _combine([r.last_value for r in group], aggregation),
-            max(r.last_observed_at for r in group),
-            max(r.last_severity for r in group),
-        )
-        for code, group in grouped.items()
-    }
+    return {code: _combined(code, group, aggregation) for code, group in grouped.items()}
+
+
+def _combined(code: str, rows: list, aggregation: str) -> EntityValue:
+    """Several series' latest values as one (a district's stations): combined by the indicator's
+    aggregation, at the newest of their times, at the worst of their levels."""
+    return EntityValue(
+        code,
+        _combine([r.last_value for r in rows], aggregation),
+        max(r.last_observed_at for r in rows),
+        max(r.last_severity for r in rows),
+    )
 
 
 def entity_values(engine: Engine, keys: list[str]) -> dict[str, dict[str, EntityValue]]:
@@ -196,15 +217,7 @@ def district_values(engine: Engine, code: str, keys: Collection[str]) -> dict[st
     grouped: dict[str, list] = defaultdict(list)
     for row in rows:
         grouped[row.indicator_key].append(row)
-    return {
-        key: EntityValue(
-            code,
-            _combine([r.last_value for r in group], aggregations.get(key, "mean")),
-            max(r.last_observed_at for r in group),
-            max(r.last_severity for r in group),
-        )
-        for key, group in grouped.items()
-    }
+    return {key: _combined(code, group, aggregations.get(key, "mean")) for key, group in grouped.items()}
 
 
 def open_alerts(engine: Engine, limit: int = 50, indicators: Collection[str] | None = None) -> list[AlertRow]:

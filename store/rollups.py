@@ -22,10 +22,9 @@ from sqlalchemy.orm import Session
 
 from core.records import ValidReading
 from core.timeutil import floor_time
-from store.models import Reading, ReadingDaily, ReadingHourly, Series
+from store.models import SQLITE_TIME, Reading, ReadingDaily, ReadingHourly, Series
 
 HOUR = timedelta(hours=1)
-SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 Span = tuple[datetime, datetime]
 # (series_id, bucket start, bucket end): one bucket of one series to recompute.
 Window = tuple[int, datetime, datetime]

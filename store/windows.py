@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import numpy as np
@@ -25,12 +25,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from store.models import UTCDateTime
+from core.timeutil import EPOCH, micros_since_epoch
+from store.models import SQLITE_TIME, UTCDateTime
 
-SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 Point = tuple[datetime, float]
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
 SERIES, TIME, VALUE = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(2)
 
 # The stored text format is SQLAlchemy's (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC), which sorts and
@@ -82,11 +80,6 @@ class Columns(NamedTuple):
         lo, hi = self.starts[k], self.starts[k + 1]
         times = map(self.moments.__getitem__, self.micros[lo:hi].tolist())
         return list(zip(times, self.values[lo:hi].tolist(), strict=True))
-
-
-def micros_since_epoch(at: datetime) -> int:
-    """An aware datetime as whole microseconds since the Unix epoch (exact)."""
-    return (at - EPOCH) // MICROSECOND
 
 
 def id_in(session: Session, column: ColumnElement, ids: Collection[int]) -> ColumnElement[bool]:

@@ -95,8 +95,7 @@ def _level_name(severity: int) -> str:
 
 def _visible() -> dict[str, Indicator]:
     """The indicators the requester's clearance shows, by key, in catalog order."""
-    classes = set(current_clearance())
-    return {i.key: i for i in runtime().catalog if i.classification in classes}
+    return {i.key: i for i in runtime().catalog.cleared(current_clearance())}
 
 
 def _naming(parameter: str | None, reason: str) -> str:

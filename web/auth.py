@@ -121,7 +121,7 @@ def current_clearance() -> tuple[str, ...]:
 
 def visible_indicators(runtime: WebRuntime, classes: tuple[str, ...]) -> frozenset[str] | None:
     """The indicator keys a clearance may see; None when it sees every indicator."""
-    keys = frozenset(i.key for i in runtime.catalog if i.classification in classes)
+    keys = frozenset(i.key for i in runtime.catalog.cleared(classes))
     return None if len(keys) == len(runtime.catalog) else keys
 
 

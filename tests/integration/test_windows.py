@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from core.records import ValidReading
+from core.timeutil import micros_since_epoch
 from store.models import Series
 from store.readings import upsert_readings
-from store.windows import Columns, columns, columns_with, id_in, micros_since_epoch, points
+from store.windows import Columns, columns, columns_with, id_in, points
 
 T0 = datetime(2026, 11, 2, 8, 0, 0, 123456, tzinfo=UTC)
 
