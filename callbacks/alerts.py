@@ -20,6 +20,7 @@ from dash import ClientsideFunction, Dash, Input, Output, State, ctx, no_update
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import Forbidden
 
+from callbacks.views import query_values
 from core.access import Identity
 from core.city import City
 from core.i18n import t
@@ -152,12 +153,6 @@ class DeskQuery:
     department: tuple[str, ...] = ()
 
 
-def _values(raw: object) -> list[str]:
-    """A filter's values from a URL (`4,3` or repeated) or a dropdown (a list)."""
-    items = raw if isinstance(raw, list | tuple) else [raw] if raw is not None else []
-    return [part.strip() for item in items for part in str(item).split(",") if part.strip()]
-
-
 def filter_options(runtime: WebRuntime, lang: str, classes: tuple[str, ...]) -> dict[str, tuple[Option, ...]]:
     visible = visible_indicators(runtime, classes)
     domains = {i.domain for i in runtime.catalog if visible is None or i.key in visible}
@@ -185,7 +180,7 @@ def parse_query(raw: Mapping[str, object], options: Mapping[str, tuple[Option, .
     """Only values the dropdowns offer survive: a shared link cannot smuggle anything in."""
     return DeskQuery(
         **{
-            name: tuple(v for v in _values(raw.get(name)) if v in {o.value for o in options[name]})
+            name: tuple(v for v in query_values(raw.get(name)) if v in {o.value for o in options[name]})
             for name in FILTERS
         }
     )

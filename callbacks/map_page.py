@@ -62,14 +62,10 @@ def heat_grid(frame: MapFrame, bandwidth_km: float) -> Grid:
 
 
 def heat_values(runtime: WebRuntime, indicator: Indicator, now: datetime) -> dict[str, float]:
-    """Each entity's mean over the last hour: per district, or per station district by district."""
+    """Each entity's mean over the last hour: per district, or per station (one query)."""
     start = now - HEAT_WINDOW
-    if indicator.level != "station":
-        return history.breakdown(runtime.engine, indicator.key, start, now)
-    values: dict[str, float] = {}
-    for district in runtime.city.districts:
-        values.update(history.breakdown(runtime.engine, indicator.key, start, now, region=district.code))
-    return values
+    per_entity = indicator.level == "station"
+    return history.breakdown(runtime.engine, indicator.key, start, now, per_entity=per_entity)
 
 
 def build_layers(runtime: WebRuntime, grid: Grid, lang: str, classes: tuple[str, ...]) -> LayersView:
@@ -122,7 +118,7 @@ def build_panel(
     district = next((r for r in runtime.city.districts if r.code == code), None)
     if district is None:
         return None
-    keys = [i.key for i in runtime.catalog if i.classification in classes]
+    keys = [i.key for i in runtime.catalog.cleared(classes)]
     values = queries.district_values(runtime.engine, code, keys)
     return panel_view(runtime.catalog, district, values, lang, now)
 

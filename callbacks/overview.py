@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 
-from callbacks.views import delayed_minutes, live_key
+from callbacks.views import delayed_minutes, live_key, query_values
 from core.i18n import t
 from core.levels import LEVELS
 from core.timeutil import local_text, utcnow
@@ -65,16 +65,10 @@ def search_text(indicator: Indicator) -> str:
     return normalise(" ".join(parts))
 
 
-def _values(raw: object) -> list[str]:
-    """A list from the address (`a,b` or repeated) or from a checklist."""
-    items = raw if isinstance(raw, list | tuple) else [raw] if raw is not None else []
-    return [part.strip() for item in items for part in str(item).split(",") if part.strip()]
-
-
 def parse_query(text: object, domains: object, least: object, offered: Collection[str]) -> OverviewQuery:
     """Filters from the address or the controls; anything not offered is dropped, so a shared link
     cannot ask for a domain the reader may not see."""
-    chosen = set(_values(domains))
+    chosen = set(query_values(domains))
     try:
         level = int(str(least))
     except ValueError:
@@ -171,14 +165,14 @@ def card_view(
 
 def offered_domains(runtime: WebRuntime, classes: tuple[str, ...]) -> tuple[str, ...]:
     """The domains holding an indicator the clearance may see, in page order."""
-    seen = {i.domain for i in runtime.catalog if i.classification in classes}
+    seen = {i.domain for i in runtime.catalog.cleared(classes)}
     return tuple(d for d in DOMAIN_ORDER if d in seen)
 
 
 def build_domains(runtime: WebRuntime, lang: str, classes: tuple[str, ...]) -> tuple[DomainView, ...]:
     """The indicators of the classifications the requester may see, by domain: three read-API calls
     for all of them (latest values, 24 hourly values, yesterday's hour), whatever their number."""
-    visible = [i for i in runtime.catalog if i.classification in classes]
+    visible = runtime.catalog.cleared(classes)
     keys = [i.key for i in visible]
     engine = runtime.engine
     now = utcnow()

@@ -25,6 +25,7 @@ from callbacks.views import (
     district_hideout,
     format_value,
     freshness_view,
+    is_stale,
     kpi_view,
     legend_items,
     level_bands,
@@ -174,11 +175,7 @@ def station_levels(
     levels: dict[str, int] = {}
     for position, (code, key) in enumerate(layer.stations):
         value = values.get(key, {}).get(code)
-        if (
-            value is None
-            or value.value is None
-            or delayed_minutes(runtime.catalog[key], value.observed_at, now) is not None
-        ):
+        if is_stale(runtime.catalog[key], value, now):
             levels[str(position)] = -1
         elif value.severity:
             levels[str(position)] = value.severity

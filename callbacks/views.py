@@ -38,6 +38,19 @@ def delayed_minutes(indicator: Indicator, observed_at: datetime | None, now: dat
     return int(age // 60)
 
 
+def query_values(raw: object) -> list[str]:
+    """A filter's values from the address (`a,b` or repeated) or from a checklist or dropdown."""
+    items = raw if isinstance(raw, list | tuple) else [raw] if raw is not None else []
+    return [part.strip() for item in items for part in str(item).split(",") if part.strip()]
+
+
+def is_stale(indicator: Indicator, value: EntityValue | None, now: datetime) -> bool:
+    """No value to show, or one too old to show as current: drawn grey, never in a level colour."""
+    if value is None or value.value is None:
+        return True
+    return delayed_minutes(indicator, value.observed_at, now) is not None
+
+
 def trend_direction(latest: Latest, decimals: int) -> int:
     if latest.trend is None or latest.value is None:
         return 0
@@ -67,7 +80,7 @@ def district_hideout(runtime: WebRuntime, key: str, values: dict[str, EntityValu
     styled = {}
     for region in runtime.city.districts:
         value = values.get(region.code)
-        stale = value is None or delayed_minutes(indicator, value.observed_at, now) is not None
+        stale = is_stale(indicator, value, now)
         colour = STALE_COLOUR if stale else level(value.severity).colour
         shown = format_value(value.value if value else None, indicator.decimals)
         text = f"{region.name.get(lang)}: {shown} {indicator.unit}"
@@ -105,7 +118,7 @@ def station_features(runtime: WebRuntime, values: dict[str, dict[str, EntityValu
             continue
         indicator = runtime.catalog[key]
         value = values.get(key, {}).get(station.code)
-        stale = value is None or delayed_minutes(indicator, value.observed_at, now) is not None
+        stale = is_stale(indicator, value, now)
         severity = 0 if stale else value.severity
         text = (
             f"{station.name.get(lang)} · {indicator.name.get(lang)}: "

@@ -368,19 +368,13 @@ def _toolbar(view: MapPageView, lang: str) -> html.Div:
     )
 
 
-def _level_legend(lang: str) -> html.Div:
-    """The four levels and normal, plus the grey of a district with no fresh value."""
-    stale = html.Span([html.I(style={"background": STALE_COLOUR}), t("map.legend.no_data", lang)])
-    return html.Div([*level_legend(lang).children, stale], className="map-legend")
-
-
 def _legends(view: MapPageView, lang: str) -> html.Div:
     return html.Div(
         [
             html.Div(
                 [
                     html.H3(choropleth_title(view.choropleth, lang), id="map-legend-title"),
-                    _level_legend(lang),
+                    level_legend(lang),
                 ],
                 id="map-legend-districts",
                 className="legend-block",

@@ -9,7 +9,7 @@ import dash_leaflet as dl
 from dash import html
 
 from core.i18n import t
-from core.levels import LEVELS
+from core.levels import LEVELS, STALE_COLOUR
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,10 @@ def district_layer(frame: MapFrame, hideout: dict, layer_id: str | dict) -> dl.G
 
 
 def level_legend(lang: str) -> html.Div:
+    """Normal and the four levels, plus the grey of a district with no fresh value."""
+    entries = [(lvl.colour, t(lvl.name_key, lang)) for lvl in LEVELS]
+    entries.append((STALE_COLOUR, t("map.legend.no_data", lang)))
     return html.Div(
-        [html.Span([html.I(style={"background": lvl.colour}), t(lvl.name_key, lang)]) for lvl in LEVELS],
+        [html.Span([html.I(style={"background": colour}), text]) for colour, text in entries],
         className="map-legend",
     )

@@ -19,9 +19,12 @@ from callbacks.map_views import (
 )
 from core.city import load_city
 from core.density import grid_over
+from core.i18n import t
+from core.levels import STALE_COLOUR
 from core.settings import DEFAULT_CONFIG, load_settings
 from indicators.catalog import load_catalog
 from layouts.map_page import ChoroplethView, panel_body, selected_hideout
+from layouts.maps import level_legend
 from store.queries import AlertRow, EntityValue
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -211,3 +214,11 @@ def test_the_open_district_rides_on_the_choropleth_hideout(district):
     assert hideout["selected"] == district and hideout["districts"] == choropleth.hideout["districts"]
     assert "selected" not in choropleth.hideout  # the cached view is not changed
     assert selected_hideout(None, district)["districts"] == {}
+
+
+def test_every_map_legend_names_the_grey_of_no_data():
+    """The map page and the detail page share one legend; both grey a district with no fresh value."""
+    entries = level_legend("en").children
+    assert len(entries) == 6  # normal, IV blue .. I red, no data
+    swatch, text = entries[-1].children
+    assert swatch.style["background"] == STALE_COLOUR and text == t("map.legend.no_data", "en")
