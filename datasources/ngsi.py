@@ -15,6 +15,7 @@ record the validator rejects with the reason, so it lands in quarantine with the
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import math
@@ -90,6 +91,14 @@ class Options(base.Options):
     headers: dict[str, str] = Field(
         default_factory=dict, description="extra headers, e.g. X-Auth-Token; values may use ${ENV_VARIABLE}"
     )
+    notify_token: str | None = Field(
+        default=None,
+        min_length=1,
+        description="a secret the broker sends as the X-CityBrain-Source-Token header of its "
+        "notifications (the subscription's httpCustom headers or receiverInfo): it lets the broker "
+        "post to this source's /notify and nothing else, without a user's API token; may use "
+        "${ENV_VARIABLE}",
+    )
     page_size: int = Field(default=100, ge=1, le=1000, description="entities per request (limit)")
     timeout: float = Field(default=30.0, description="seconds per request")
     entity_map: dict[str, str] = Field(
@@ -137,6 +146,16 @@ class Options(base.Options):
         if problems:
             raise ValueError("; ".join(problems))
         return headers
+
+    @field_validator("notify_token")
+    @classmethod
+    def _token_set(cls, value: str | None) -> str | None:
+        missing = missing_variables(value) if value is not None else []
+        if missing:
+            raise ValueError(f"environment variable {missing[0]} is not set")
+        if value is not None and len(expand_env(value)) < 16:
+            raise ValueError("use at least 16 characters: the token is the broker's only credential")
+        return value
 
     @field_validator("url")
     @classmethod
@@ -523,3 +542,8 @@ class NgsiAdapter:
     def notification(self, body: str | bytes | dict | list) -> list[Record]:
         """The records of a subscription's notification body (for the HTTP receiver)."""
         return notification_records(body, self.reader)
+
+    def accepts(self, token: str) -> bool:
+        """Whether `token` is this source's notification token (compared in constant time)."""
+        expected = self.options.notify_token
+        return expected is not None and hmac.compare_digest(token.encode(), expand_env(expected).encode())

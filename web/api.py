@@ -38,6 +38,7 @@ from store.models import RejectedRecord, Source
 from store.state import bump_data_version
 from web.api_base import (
     ROUTES,
+    SOURCE_TOKEN_HEADER,
     ApiError,
     address,
     blueprint,
@@ -45,6 +46,7 @@ from web.api_base import (
     json_response,
     permitted,
     query_params,
+    record_refusal,
     respond,
     route,
     runtime,
@@ -383,23 +385,35 @@ class NgsiNotification(BaseModel):
 @route(
     "/ngsi/<source_id>/notify",
     "POST",
-    summary="Receive a notification of an NGSI broker for an `ngsi` source (admin token)",
+    summary="Receive a notification of an NGSI broker for an `ngsi` source (its token, or an admin's)",
     description="The target of an NGSI-v2 or NGSI-LD subscription (application/json or "
-    "application/ld+json, at most 1 MiB). The entities go through the source's mapping and the "
-    "pipeline at once, as one run of the source (validation, quarantine, rules, alerts); 204 when "
-    "stored. 404: no `ngsi` source of that id; 422: the source is disabled, or not one reading of "
-    "the notification could be used (the reason of the first is given; all are in quarantine).",
+    "application/ld+json, at most 1 MiB). The broker authenticates with the source's own "
+    f"`notify_token` in the {SOURCE_TOKEN_HEADER} header (set in the subscription), which opens "
+    "this source's notifications and nothing else; an administrator's API token works too. The "
+    "entities go through the source's mapping and the pipeline at once, as one run of the source "
+    "(validation, quarantine, rules, alerts); 204 when stored. 401: no credentials, or a source "
+    "token that is not this source's; 404: no `ngsi` source of that id; 422: the source is "
+    "disabled, or not one reading of the notification could be used (the reason of the first is "
+    "given; all are in quarantine).",
     body=NgsiNotification,
     response=None,
     status=204,
     errors=(400, 403, 404, 413, 415, 422),
+    source_token=True,
 )
 def ngsi_notify(source_id: str) -> flask.Response:
-    identity = permitted("source.run")
-    notification = json_body(NgsiNotification, NGSI_MAX_BODY)
     ctx: IngestContext = flask.current_app.config["CITYBRAIN_INGEST"]
     with ctx.sessions() as session:
         source = session.get(Source, source_id)
+    presented = flask.request.headers.get(SOURCE_TOKEN_HEADER)
+    if presented is None:
+        actor = permitted("source.run").name
+    elif source is not None and source.type == "ngsi" and ctx.adapter(source).accepts(presented):
+        actor = f"source-token:{source_id}"
+    else:  # the same answer whether the source exists or not
+        record_refusal("source-token", f"wrong token for source {source_id}")
+        raise ApiError(401, f"the {SOURCE_TOKEN_HEADER} is not the notify_token of source {source_id!r}")
+    notification = json_body(NgsiNotification, NGSI_MAX_BODY)
     if source is None or source.type != "ngsi":
         raise ApiError(404, f"no ngsi source {source_id!r}")
     if not source.enabled:
@@ -408,7 +422,7 @@ def ngsi_notify(source_id: str) -> flask.Response:
     result = ingest_records(ctx, source_id, records)
     with ctx.sessions() as session:
         detail = f"run {result.run_id}: {result.status}, {result.accepted} stored, {result.rejected} rejected"
-        audit.record(session, identity.name, "source.notify", f"source:{source_id}", detail, address())
+        audit.record(session, actor, "source.notify", f"source:{source_id}", detail, address())
         session.commit()
         if result.status == "error":
             raise ApiError(500, f"storing the notification failed (run {result.run_id}): {result.error}")

@@ -27,6 +27,7 @@ from web.auth import current_identity
 from web.runtime import WebRuntime
 
 PREFIX = "/api/v1"
+SOURCE_TOKEN_HEADER = "X-CityBrain-Source-Token"
 MAX_BODY = 64 * 1024
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class Route:
     body: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
     public: bool = False
+    source_token: bool = False  # also takes a source's own token (SOURCE_TOKEN_HEADER): the view checks it
     description: str = ""
     status: int = 200  # the answer when all goes well; 204 carries no body
 
@@ -163,28 +165,38 @@ def permitted(action: str) -> Identity:
     if identity.role == "anonymous":
         raise ApiError(401, f"sign in or send an API token to {action}")
     if not identity.may(action):
-        request = flask.request
-        with Session(runtime().engine) as session:
-            audit.record(
-                session, identity.name, "api.refused", f"{request.method} {request.path}", action, address()
-            )
-            session.commit()
+        record_refusal(identity.name, action)
         raise ApiError(403, f"role {identity.role} may not {action}")
     return identity
+
+
+def record_refusal(actor: str, detail: str) -> None:
+    """Audit a refused request (who, what it asked, why), in its own transaction."""
+    request = flask.request
+    with Session(runtime().engine) as session:
+        audit.record(session, actor, "api.refused", f"{request.method} {request.path}", detail, address())
+        session.commit()
 
 
 def address() -> str:
     return flask.request.remote_addr or ""
 
 
+def _route() -> Route | None:
+    return next((r for r in ROUTES if f"{blueprint.name}.{r.endpoint}" == flask.request.endpoint), None)
+
+
 def _public() -> bool:
-    return any(f"{blueprint.name}.{r.endpoint}" == flask.request.endpoint for r in ROUTES if r.public)
+    route = _route()
+    return route is not None and route.public
 
 
 @blueprint.before_request
 def _authenticate() -> None:
-    if _public():
-        return
+    route = _route()
+    by_source = route is not None and route.source_token and SOURCE_TOKEN_HEADER in flask.request.headers
+    if _public() or by_source:
+        return  # the view checks the source's token itself
     header = flask.request.headers.get("Authorization")
     identity = current_identity()
     if header is not None:

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from web.api_base import PREFIX, Route
+from web.api_base import PREFIX, SOURCE_TOKEN_HEADER, Route
 from web.api_models import ErrorOut
 from web.auth import COOKIE_NAME
 from web.runtime import WebRuntime
@@ -108,6 +108,8 @@ def _operation(route: Route, refs: dict, schemas: dict[str, Any]) -> dict[str, A
         operation["requestBody"] = {"required": True, "content": _json(refs[(route.body, "validation")])}
     if route.public:
         operation["security"] = []
+    elif route.source_token:
+        operation["security"] = [{"bearerToken": []}, {"sessionCookie": []}, {"sourceToken": []}]
     return operation
 
 
@@ -148,6 +150,12 @@ def document(routes: list[Route], runtime: WebRuntime) -> dict[str, Any]:
                     "description": "an API token: citybrain tokens add api NAME --user USER",
                 },
                 "sessionCookie": {"type": "apiKey", "in": "cookie", "name": COOKIE_NAME},
+                "sourceToken": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": SOURCE_TOKEN_HEADER,
+                    "description": "a source's own notify_token: that source's notifications only",
+                },
             },
         },
         "security": security,

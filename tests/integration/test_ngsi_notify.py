@@ -27,6 +27,7 @@ EXAMPLES = {
     "Valladolid.2016-11-30T07-00-00.00Z": "RV02",
     "urn:ngsi-ld:AirQualityObserved:wuxi-xuelang": "1188A",
 }
+BROKER_TOKEN = "eco-orion-broker-7f3a9c"  # the source's own notify_token
 MODELS = ("AirQualityObserved", "NoiseLevelObserved", "TrafficFlowObserved", "WeatherObserved")
 T_AIR, T_NOISE = datetime(2016, 3, 15, 3, tzinfo=UTC), datetime(2016, 12, 28, 12, tzinfo=UTC)
 T_TRAFFIC, T_WEATHER = datetime(2016, 12, 7, 11, 15, tzinfo=UTC), datetime(2016, 11, 30, 7, tzinfo=UTC)
@@ -85,6 +86,7 @@ def server(ingest):
                 "url": "http://orion.invalid:1026",
                 "entity_map": EXAMPLES,
                 "attributes": {"AirQualityObserved": own},
+                "notify_token": BROKER_TOKEN,
             },
         ),
         SourceSettings(
@@ -226,3 +228,40 @@ def test_the_receiver_is_in_the_openapi_document(server):
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     body = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     assert set(body["required"]) == {"subscriptionId", "data"}
+
+
+def post_as_broker(server, source: str, body: object, token: str):
+    return server.test_client().post(
+        f"/api/v1/ngsi/{source}/notify", json=body, headers={"X-CityBrain-Source-Token": token}
+    )
+
+
+def test_the_brokers_own_token_opens_its_source_and_nothing_else(server):
+    """A broker needs no user's API token: the source's notify_token (sent in the subscription's
+    header) lets it post to that source only; a wrong or borrowed token answers as an unknown one."""
+    assert post_as_broker(server, "eco-orion", v2_notification(), BROKER_TOKEN).status_code == 204
+    assert readings(server, "eco-orion") == V2_READINGS
+    for source in ("eco-ld", "unmapped", "no-such-source"):  # no token of their own, or no source
+        refused(post_as_broker(server, source, v2_notification(), BROKER_TOKEN), 401, "unauthorized", source)
+    refused(post_as_broker(server, "eco-orion", v2_notification(), BROKER_TOKEN + "x"), 401, "unauthorized")
+    client = server.test_client()
+    assert client.get("/api/v1/alerts", headers={"X-CityBrain-Source-Token": BROKER_TOKEN}).status_code == 401
+    with server.citybrain_ingest.sessions() as session:
+        entries = session.execute(select(AuditEntry.actor, AuditEntry.action)).all()
+    assert ("source-token:eco-orion", "source.notify") in entries
+    assert entries.count(("source-token", "api.refused")) == 4
+
+
+@pytest.mark.parametrize(
+    ("token", "words"),
+    [
+        ("short", ("notify_token", "16 characters")),
+        ("${CITYBRAIN_NO_SUCH_SECRET}", ("notify_token", "not set")),
+    ],
+)
+def test_a_weak_or_missing_notify_token_is_a_config_error_naming_the_field(token, words):
+    from datasources.ngsi import Options
+
+    with pytest.raises(ValueError) as caught:
+        Options.model_validate({"url": "http://orion.invalid:1026", "notify_token": token})
+    assert all(word in str(caught.value) for word in words)
