@@ -16,6 +16,7 @@ import json
 import operator
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
+from itertools import repeat
 from typing import NamedTuple
 
 import numpy as np
@@ -105,16 +106,16 @@ def columns(session: Session, since: Mapping[int, int]) -> Columns:
 
 
 # The rows before each series' first new point, and how many stored rows there are from it on.
-# The series travel as one JSON array of [id, since, until] (text times compare as stored).
+# As for SQLITE_WINDOWS, the series travel grouped by their times: {since: {until: [id, ...]}} and
+# {until: [id, ...]} (a batch's series share a few), and the text times compare as stored.
 SQLITE_BEFORE = """
 SELECT r.series_id, r.observed_at, r.value
-FROM json_each(?) AS w JOIN readings AS r
-  ON r.series_id = w.value ->> 0 AND r.observed_at >= w.value ->> 1 AND r.observed_at < w.value ->> 2
+FROM json_each(?) AS g, json_each(g.value) AS u, json_each(u.value) AS w JOIN readings AS r
+  ON r.series_id = w.value AND r.observed_at >= g.key AND r.observed_at < u.key
 """
 SQLITE_FROM_COUNTS = """
-SELECT w.value ->> 0, (SELECT count(*) FROM readings AS r
-                       WHERE r.series_id = w.value ->> 0 AND r.observed_at >= w.value ->> 2)
-FROM json_each(?) AS w
+SELECT w.value, (SELECT count(*) FROM readings AS r WHERE r.series_id = w.value AND r.observed_at >= g.key)
+FROM json_each(?) AS g, json_each(g.value) AS w
 """
 POSTGRES_BEFORE = text(
     """
@@ -156,32 +157,32 @@ def columns_with(
         exact = sorted(sid for sid, points in kept.items() if counts.get(sid) == len(points))
     else:
         exact = sorted(kept)
-    parts = [
+    chosen = set(exact)
+    read = [
         _rows_before(session, {sid: (since[sid], untils[sid]) for sid in exact}),
-        columns(session, {sid: start for sid, start in since.items() if sid not in set(exact)}),
+        columns(session, {sid: start for sid, start in since.items() if sid not in chosen}),
     ]
-    micros_of: dict[datetime, int] = {}
+    ids: list[int] = []
+    times: list[datetime] = []
+    values: list[float] = []
     for sid in exact:
         points = kept[sid]
-        for at in points:
-            if at not in micros_of:
-                micros_of[at] = micros_since_epoch(at)
-        parts.append(
-            Columns(
-                np.array([sid], np.int64),
-                np.array([0, len(points)], np.intp),
-                np.fromiter(map(micros_of.__getitem__, points), np.int64, len(points)),
-                np.fromiter(points.values(), np.float64, len(points)),
-                {},
-            )
-        )
+        ids.extend(repeat(sid, len(points)))
+        times.extend(points)
+        values.extend(points.values())
+    micros_of = {at: micros_since_epoch(at) for at in set(times)}
     moments = {micros: _moment(micros) for micros in micros_of.values()}  # UTC, as a read gives
-    for part in parts[:2]:
+    for part in read:
         moments.update(part.moments)
     return _columns(
-        np.concatenate([np.repeat(part.series_ids, np.diff(part.starts)) for part in parts]),
-        np.concatenate([part.micros for part in parts]),
-        np.concatenate([part.values for part in parts]),
+        np.concatenate(
+            [np.repeat(part.series_ids, np.diff(part.starts)) for part in read] + [np.array(ids, np.int64)]
+        ),
+        np.concatenate(
+            [part.micros for part in read]
+            + [np.fromiter(map(micros_of.__getitem__, times), np.int64, len(times))]
+        ),
+        np.concatenate([part.values for part in read] + [np.array(values, np.float64)]),
         moments,
     )
 
@@ -198,8 +199,10 @@ def _counts_from(session: Session, untils: Mapping[int, int]) -> dict[int, int]:
     if not untils:
         return {}
     if session.get_bind().dialect.name == "sqlite":
-        listed = json.dumps([[sid, None, _sqlite_time(until)] for sid, until in untils.items()])
-        return dict(_sqlite_rows(session, SQLITE_FROM_COUNTS, listed))
+        grouped: dict[str, list[int]] = {}
+        for sid, until in untils.items():
+            grouped.setdefault(_sqlite_time(until), []).append(sid)
+        return dict(_sqlite_rows(session, SQLITE_FROM_COUNTS, json.dumps(grouped)))
     bound = {"ids": list(untils), "untils": [_moment(until) for until in untils.values()]}
     return dict(session.execute(POSTGRES_FROM_COUNTS, bound).all())
 
@@ -209,8 +212,10 @@ def _rows_before(session: Session, spans: Mapping[int, tuple[int, int]]) -> Colu
     if not spans:
         return _EMPTY
     if session.get_bind().dialect.name == "sqlite":
-        listed = json.dumps([[sid, _sqlite_time(lo), _sqlite_time(hi)] for sid, (lo, hi) in spans.items()])
-        return _sqlite_columns(_sqlite_rows(session, SQLITE_BEFORE, listed))
+        nested: dict[str, dict[str, list[int]]] = {}
+        for sid, (lo, hi) in spans.items():
+            nested.setdefault(_sqlite_time(lo), {}).setdefault(_sqlite_time(hi), []).append(sid)
+        return _sqlite_columns(_sqlite_rows(session, SQLITE_BEFORE, json.dumps(nested)))
     bound = {
         "ids": list(spans),
         "starts": [_moment(lo) for lo, _ in spans.values()],
