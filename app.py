@@ -69,9 +69,10 @@ def _cross_checks(settings: Settings, catalog: Catalog) -> list[str]:
     return problems
 
 
-def load_deployment(path: str | Path | None = None) -> Deployment:
-    """Everything the files say, checked together; raises ConfigError listing every problem."""
-    settings = load_settings(path)
+def load_deployment(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Deployment:
+    """Everything the files say, checked together; raises ConfigError listing every problem.
+    `environ` stands for the process environment (its overrides), e.g. another database URL."""
+    settings = load_settings(path, environ)
     catalog = load_catalog(settings.indicator_catalogs)
     city = load_city(settings.city.boundaries, settings.city.stations)
     problems = _cross_checks(settings, catalog)

@@ -13,7 +13,6 @@ logic) and each series' latest value is set. The file records how many readings 
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import sys
 import time
@@ -29,18 +28,15 @@ if str(REPO) not in sys.path:  # run as a script: the repository's packages
 from sqlalchemy import select, text  # noqa: E402
 
 from app import Deployment, open_store  # noqa: E402
+from bench.demo import demo_deployment  # noqa: E402
 from bench.scale import sqlite_time  # noqa: E402
-from core.city import load_city  # noqa: E402
-from core.settings import load_settings  # noqa: E402
 from core.timeutil import floor_time  # noqa: E402
 from datasources.base import AdapterContext  # noqa: E402
 from datasources.registry import build  # noqa: E402
-from indicators.catalog import load_catalog  # noqa: E402
 from store.models import AppState  # noqa: E402
 from store.readings import series_ids  # noqa: E402
 from store.rollups import rebuild_rollups  # noqa: E402
 
-DEMO_CONFIG = REPO / "config" / "demo.yaml"
 MARK = "bench_readings"
 END_MARK = "bench_end"
 INSERT = (
@@ -143,14 +139,8 @@ def load(readings: int, path: Path, say: Callable[[str], None] = print) -> None:
 
 
 def bench_deployment(path: Path) -> Deployment:
-    """The demo deployment on the benchmark file (its own database URL, nothing else changed)."""
-    environ = dict(os.environ, CITYBRAIN_DATABASE_URL=f"sqlite:///{path.resolve()}")
-    settings = load_settings(DEMO_CONFIG, environ)
-    return Deployment(
-        settings,
-        load_city(settings.city.boundaries, settings.city.stations),
-        load_catalog(settings.indicator_catalogs),
-    )
+    """The demo deployment on the benchmark file."""
+    return demo_deployment(f"sqlite:///{path.resolve()}")
 
 
 def _roll_up(path: Path, deployment: Deployment, say: Callable[[str], None]) -> None:

@@ -18,12 +18,10 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import yaml
 from sqlalchemy import ForeignKeyConstraint, MetaData, func, select
 
 from core.timeutil import floor_time, micros_since_epoch, utcnow
@@ -33,7 +31,6 @@ from store.models import SQLITE_TIME, Reading, Series
 
 pytestmark = pytest.mark.bench
 READINGS = int(os.environ.get("BENCH_READINGS", 1_000_000))
-REPO = Path(__file__).resolve().parent.parent
 
 
 class ReplayAdapter:
@@ -116,18 +113,13 @@ def raw_baseline(engine, rows: list[tuple], foreign_key: bool) -> float:
 
 def test_ingest_a_million_readings(database_url, tmp_path, monkeypatch):
     import datasources.registry as registry
-    from app import ingest_context, load_deployment, open_store
+    from bench.demo import demo_context
     from core.settings import SourceSettings
     from ingest.pipeline import backfill
     from store.sync import sync_sources
 
-    monkeypatch.setenv("CITYBRAIN_DATABASE_URL", database_url)
-    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
-    path = tmp_path / "deploy.yaml"
-    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    deployment = load_deployment(path)
-    engine, sessions = open_store(deployment)
-    ctx = ingest_context(deployment, engine, sessions)
+    ctx = demo_context(database_url)
+    engine, sessions = ctx.engine, ctx.sessions
     records, start, end = simulated_records(ctx, READINGS)
     ReplayAdapter.hold(records)
     real = registry.available()

@@ -13,13 +13,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 from sqlalchemy import func, select
 
 from store.models import Reading, RejectedRecord
 
 pytestmark = pytest.mark.bench
-REPO = Path(__file__).resolve().parent.parent
 TARGET_BYTES = 50 * 1024 * 1024
 POLLUTANTS = ("env.aqi", "env.pm25", "env.pm10", "env.no2", "env.o3")
 
@@ -46,19 +44,14 @@ def write_export(path: Path, stations: list[str], zone) -> tuple[int, int]:
     return good, bad
 
 
-def test_a_50_mb_export(tmp_path, monkeypatch):
-    from app import ingest_context, load_deployment, open_store
+def test_a_50_mb_export(tmp_path):
+    from bench.demo import demo_context
     from core.settings import SourceSettings
     from ingest.pipeline import run_source
     from store.sync import sync_sources
 
-    monkeypatch.setenv("CITYBRAIN_DATABASE_URL", f"sqlite:///{tmp_path / 'bench.db'}")
-    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
-    deploy = tmp_path / "deploy.yaml"
-    deploy.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    deployment = load_deployment(deploy)
-    engine, sessions = open_store(deployment)
-    ctx = ingest_context(deployment, engine, sessions)
+    ctx = demo_context(f"sqlite:///{tmp_path / 'bench.db'}")
+    sessions = ctx.sessions
     stations = [s.code for s in ctx.city.stations if s.kind == "air"]
     export = tmp_path / "aqi_export.csv"
     good, bad = write_export(export, stations, ctx.settings.tz)

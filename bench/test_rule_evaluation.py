@@ -17,7 +17,6 @@ from datetime import timedelta
 from statistics import median
 
 import pytest
-import yaml
 from sqlalchemy import func, select
 
 from core.records import ValidReading
@@ -51,18 +50,13 @@ def value_for(indicator, rng: random.Random) -> float:
     return min(high, max(low, rng.gauss(centre, abs(centre) * 0.15 + 0.01)))
 
 
-def test_evaluate_10000_series(tmp_path, monkeypatch):
-    from app import ingest_context, load_deployment, open_store
+def test_evaluate_10000_series(tmp_path):
+    from bench.demo import demo_context
     from indicators.evaluation import lookback
     from ingest.pipeline import _collector_paused, _evaluate
 
-    monkeypatch.setenv("CITYBRAIN_DATABASE_URL", f"sqlite:///{tmp_path / 'bench.db'}")
-    config = yaml.safe_load(open("config/demo.yaml", encoding="utf-8"))
-    path = tmp_path / "deploy.yaml"
-    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    deployment = load_deployment(path)
-    engine, sessions = open_store(deployment)
-    ctx = ingest_context(deployment, engine, sessions)
+    ctx = demo_context(f"sqlite:///{tmp_path / 'bench.db'}")
+    sessions = ctx.sessions
     rng = random.Random(7)
     keys = [k for k in KEYS if k in ctx.catalog]
     pairs = [(keys[i % len(keys)], f"B{i:05d}") for i in range(SERIES)]

@@ -25,7 +25,7 @@ import yaml
 from shapely.geometry import shape
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, free_port, served
-from tests.conftest import REPO
+from tests.conftest import REPO, demo_config
 
 pytestmark = [pytest.mark.bench, pytest.mark.browser]
 STATIONS = 20_000
@@ -91,7 +91,7 @@ def write_stations(path: Path, count: int, seed: int = 7) -> None:
 def large_city(folder: Path) -> dict:
     stations = folder / "stations.csv"
     write_stations(stations, STATIONS)
-    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    config = demo_config()
     config["city"]["stations"] = str(stations)
     config["screen"]["stations_indicator"] = {"air": "env.aqi"}
     simulator = config["sources"][0]
@@ -101,7 +101,7 @@ def large_city(folder: Path) -> dict:
 
 
 def demo_city(_folder: Path) -> dict:
-    return yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    return demo_config()
 
 
 def measure(browser, url: str) -> dict:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import yaml
 
 if TYPE_CHECKING:
     from tests.databases import PostgresDatabases
@@ -38,6 +39,11 @@ def unavailable(reason: str, require_var: str) -> None:
     if os.environ.get(require_var) == "1":
         pytest.fail(f"{reason} (required because {require_var}=1)")
     pytest.skip(reason)
+
+
+def demo_config() -> dict:
+    """A fresh copy of the demo deployment's YAML, for a test to change, write and serve."""
+    return yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -154,13 +160,11 @@ def migrated_database_url(request, dialect: str) -> str:
 @pytest.fixture
 def deployment(monkeypatch, migrated_database_url, tmp_path):
     """The demo deployment, plus the tests' own indicators, on a fresh database of the dialect."""
-    import yaml
-
     monkeypatch.setenv("CITYBRAIN_DATABASE_URL", migrated_database_url)
     monkeypatch.delenv("CITYBRAIN_CONFIG", raising=False)
     from app import load_deployment
 
-    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    config = demo_config()
     config["indicator_catalogs"] = [str(REPO / "tests" / "data" / "test_indicators.yaml")]
     path = tmp_path / "deploy.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")

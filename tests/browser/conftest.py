@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, unavailable
+from tests.conftest import REPO, demo_config, unavailable
 
 CHROMIUM = os.environ.get("CITYBRAIN_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts"
@@ -59,7 +59,7 @@ def wait_healthy(url: str, process: subprocess.Popen, log: Path, limit: float = 
 def live_app(tmp_path_factory):
     """The demo deployment with a 6-hour backfill on a fresh SQLite file, served on a free port."""
     folder = tmp_path_factory.mktemp("app")
-    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    config = demo_config()
     port = free_port()
     config["database"]["url"] = f"sqlite:///{folder / 'citybrain.db'}"
     config["server"]["port"] = port

@@ -15,11 +15,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import yaml
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS, free_port, served
-from tests.conftest import REPO
+from tests.conftest import REPO, demo_config
 
 pytestmark = pytest.mark.browser
 XSS = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
@@ -32,7 +31,7 @@ def desk_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("desk")
     drops = folder / "drops"
     drops.mkdir()
-    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    config = demo_config()
     port = free_port()
     config["database"]["url"] = f"sqlite:///{folder / 'citybrain.db'}"
     config["server"]["port"] = port

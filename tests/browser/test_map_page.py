@@ -13,14 +13,13 @@ import re
 import sqlite3
 
 import pytest
-import yaml
 from playwright.sync_api import Page, expect
 
 from core.i18n import t
 from core.levels import STALE_COLOUR
 from indicators.catalog import load_catalog
 from tests.browser.conftest import ARTIFACTS, click_shape, free_port, served, settle
-from tests.conftest import REPO
+from tests.conftest import demo_config
 
 pytestmark = pytest.mark.browser
 NUMBER = re.compile(r"^-?[\d,]+(\.\d+)?$")
@@ -44,7 +43,7 @@ def patient_expectations():
 @pytest.fixture(scope="module")
 def map_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("map")
-    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    config = demo_config()
     config["database"]["url"] = f"sqlite:///{folder / 'citybrain.db'}"
     config["server"]["port"] = free_port()
     config["scheduler"]["backfill"] = "3h"

@@ -8,7 +8,6 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import yaml
 from playwright.sync_api import Page, expect
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
@@ -19,7 +18,7 @@ from core.levels import level
 from indicators.catalog import load_catalog
 from store.state import bump_data_version
 from tests.browser.conftest import ARTIFACTS, free_port, served
-from tests.conftest import REPO
+from tests.conftest import demo_config
 
 pytestmark = pytest.mark.browser
 NUMBER = re.compile(r"^-?[\d,]+(\.\d+)?$")
@@ -35,7 +34,7 @@ def overview_app(tmp_path_factory):
     """The demo deployment with 25 hours of history, so every card has a yesterday to compare with;
     refreshing every 2 s, so a test sees the periodic refresh without waiting long."""
     folder = tmp_path_factory.mktemp("overview")
-    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    config = demo_config()
     config["database"]["url"] = f"sqlite:///{folder / 'citybrain.db'}"
     config["server"]["port"] = free_port()
     config["scheduler"]["backfill"] = "25h"

@@ -9,12 +9,11 @@ import re
 import urllib.request
 
 import pytest
-import yaml
 from playwright.sync_api import expect
 
 from indicators.catalog import load_catalog
 from tests.browser.conftest import ARTIFACTS, free_port, served
-from tests.conftest import REPO
+from tests.conftest import demo_config
 
 pytestmark = pytest.mark.browser
 NUMBER = re.compile(r"^-?[\d,]+(\.\d+)?$")
@@ -67,7 +66,7 @@ CUT_JS = """() => {
 def public_kpis() -> list[str]:
     """The demo's KPIs a visitor who is not signed in may see."""
     catalog = load_catalog()
-    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    config = demo_config()
     return [key for key in config["screen"]["kpis"] if catalog[key].classification == "public"]
 
 
@@ -147,7 +146,7 @@ def test_wall_screen_switches_language(live_app, page_at):
 def rotating_app(tmp_path_factory):
     """A short playlist, and a department feed that cannot be reached (its runs fail)."""
     folder = tmp_path_factory.mktemp("playlist")
-    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    config = demo_config()
     config["database"]["url"] = f"sqlite:///{folder / 'citybrain.db'}"
     config["server"]["port"] = free_port()
     config["scheduler"]["backfill"] = "1h"

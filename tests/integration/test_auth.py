@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from store.models import AuditEntry
 from store.users import create_token, create_user, revoke_token, set_disabled
+from tests.conftest import demo_config
 from tests.dash_requests import callback_body, router
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +26,7 @@ def build_app(ingest, tmp_path: Path, anonymous: bool):
     from app import load_deployment
     from web.app_factory import create_dash
 
-    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    config = demo_config()
     config["auth"] = {"anonymous": anonymous, "throttle_after": 3}
     config["server"]["secret_key"] = "test-secret-key"
     path = tmp_path / "secured.yaml"

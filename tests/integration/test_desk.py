@@ -24,6 +24,7 @@ from store.alerts import AlertConflict
 from store.models import Alert, AlertEvent, AuditEntry, Series
 from store.state import data_version
 from store.users import create_token, create_user
+from tests.conftest import demo_config
 from tests.dash_requests import callback_body, router
 from tests.integration.test_auth import csrf
 
@@ -47,7 +48,7 @@ def desk_app(ingest, tmp_path: Path, **auth):
     from app import load_deployment
     from web.app_factory import create_dash
 
-    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    config = demo_config()
     config["auth"] = {"anonymous": False, "throttle_after": 3, **auth}
     config["server"]["secret_key"] = "test-secret-key"
     config["indicator_catalogs"] = [str(REPO / "tests" / "data" / "test_indicators.yaml")]

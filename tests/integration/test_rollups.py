@@ -22,6 +22,7 @@ from store.migrate import upgrade
 from store.models import IndicatorRow, Reading, ReadingDaily, ReadingHourly, Series
 from store.readings import upsert_readings
 from store.rollups import local_days, rebuild_rollups, refresh_rollups, spans_of
+from tests.conftest import demo_config
 
 # Berlin springs forward at 01:00 UTC on 2026-03-29: that local day has 23 hours.
 T0 = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
@@ -207,7 +208,7 @@ def test_an_upgraded_database_with_readings_has_complete_rollups(
         )
     monkeypatch.setenv("CITYBRAIN_DATABASE_URL", database_url)
     monkeypatch.delenv("CITYBRAIN_CONFIG", raising=False)
-    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    config = demo_config()
     config["indicator_catalogs"] = [str(REPO / "tests" / "data" / "test_indicators.yaml")]
     config["city"]["timezone"] = "Europe/Berlin"
     path = tmp_path / "deploy.yaml"

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from core.settings import ConfigError, load_settings
 from notify.settings import NotificationSettings, SmsChannel
+from tests.conftest import demo_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,7 +26,7 @@ def errors(**section) -> str:
 
 
 def write_config(tmp_path: Path, notifications: dict) -> Path:
-    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    config = demo_config()
     config["notifications"] = notifications
     path = tmp_path / "deploy.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
