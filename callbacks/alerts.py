@@ -254,11 +254,11 @@ class Desk:
         place = self.places.get(alert.entity)
         return f"{name} · {place.get(lang) if place else alert.entity}"
 
-    def value_text(self, alert: desk.DeskAlert) -> str:
+    def value_text(self, alert: desk.DeskAlert, lang: str) -> str:
         indicator = self.runtime.catalog.get(alert.indicator)
         if indicator is None:
             return format_value(alert.value, 1)
-        return f"{format_value(alert.value, indicator.decimals)} {indicator.unit}".strip()
+        return f"{format_value(alert.value, indicator.decimals)} {indicator.unit_in(lang)}".strip()
 
     def responsible(self, alert: desk.DeskAlert) -> str | None:
         return alert.department or self.owners.get(alert.indicator)
@@ -279,7 +279,7 @@ class Desk:
             state_text=self.state_text(alert, lang),
             title=self.title(alert, lang),
             explanation=alert.explanation_zh if lang == "zh-CN" else alert.explanation_en,
-            value_text=self.value_text(alert),
+            value_text=self.value_text(alert, lang),
             department=t(key, lang, department=department),
             assigned=alert.department is not None,
             opened_text=local_text(alert.opened_at, zone),
@@ -312,7 +312,7 @@ class Desk:
         thresholds = indicator.thresholds.limits() if indicator and indicator.thresholds else ()
         return ChartView(
             name=indicator.name.get(lang) if indicator else alert.indicator,
-            unit=indicator.unit if indicator else "",
+            unit=indicator.unit_in(lang) if indicator else "",
             times=tuple(local(p.observed_at) for p in points),
             values=tuple(p.value for p in points),
             thresholds=tuple(thresholds),
@@ -338,7 +338,7 @@ class Desk:
     def facts(self, alert: desk.DeskAlert, lang: str, now: datetime) -> tuple[tuple[str, str], ...]:
         zone = self.runtime.settings.tz
         facts = [
-            (t("desk.fact.value", lang), self.value_text(alert)),
+            (t("desk.fact.value", lang), self.value_text(alert, lang)),
             (
                 t("desk.fact.opened", lang),
                 f"{local_text(alert.opened_at, zone)} · {duration_text(now - alert.opened_at, lang)}",

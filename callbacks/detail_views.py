@@ -104,7 +104,7 @@ class DetailViews:
         return DetailView(
             key=key,
             name=indicator.name.get(lang),
-            unit=indicator.unit,
+            unit=indicator.unit_in(lang),
             decimals=indicator.decimals,
             zone=runtime.settings.city.timezone,
             range_name=state.range,
@@ -194,7 +194,8 @@ class DetailViews:
         for code, region in self.districts.items():
             value = values.get(code)
             severity, colour = _colour(indicator, value) if value is not None else (0, STALE_COLOUR)
-            text = f"{region.name.get(lang)}: {format_value(value, indicator.decimals)} {indicator.unit}"
+            shown = format_value(value, indicator.decimals)
+            text = f"{region.name.get(lang)}: {shown} {indicator.unit_in(lang)}"
             styled[code] = {"colour": colour, "severity": severity, "text": text.strip()}
         return {"districts": styled, "stale": STALE_COLOUR}
 
@@ -209,7 +210,8 @@ class DetailViews:
                     continue
                 value = values.get(station.code)
                 severity, colour = _colour(indicator, value) if value is not None else (0, STALE_COLOUR)
-                text = f"{station.name.get(lang)}: {format_value(value, indicator.decimals)} {indicator.unit}"
+                shown = format_value(value, indicator.decimals)
+                text = f"{station.name.get(lang)}: {shown} {indicator.unit_in(lang)}"
                 features.append(station_feature(station, severity, colour, text))
         return {"type": "FeatureCollection", "features": features}
 

@@ -86,7 +86,7 @@ def build_layers(runtime: WebRuntime, grid: Grid, lang: str, classes: tuple[str,
     if indicator is not None and (visible is None or indicator.key in visible):
         heat = heat_view(
             indicator.name.get(lang),
-            indicator.unit,
+            indicator.unit_in(lang),
             indicator.level == "station",
             heat_values(runtime, indicator, now),
             located,
@@ -107,7 +107,7 @@ def build_choropleth(runtime: WebRuntime, key: str, lang: str) -> ChoroplethView
     return ChoroplethView(
         key=key,
         name=indicator.name.get(lang),
-        unit=indicator.unit,
+        unit=indicator.unit_in(lang),
         hideout=district_hideout(runtime, key, queries.by_district(runtime.engine, key), lang),
     )
 

@@ -188,7 +188,7 @@ def panel_view(
                 key=indicator.key,
                 name=indicator.name.get(lang),
                 value_text=format_value(value.value, indicator.decimals),
-                unit=indicator.unit,
+                unit=indicator.unit_in(lang),
                 severity=value.severity,
                 delayed_text=None if delayed is None else t("screen.delayed", lang, minutes=delayed),
                 href=f"/indicators/{indicator.key}?region={district.code}",

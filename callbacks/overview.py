@@ -150,14 +150,16 @@ def card_view(
     return CardView(
         key=indicator.key,
         name=indicator.name.get(lang),
-        unit=indicator.unit,
+        unit=indicator.unit_in(lang),
         value_text=format_value(latest.value, indicator.decimals),
         has_value=latest.value is not None,
         severity=latest.severity,
         time_text=local_text(latest.observed_at, runtime.settings.tz, "%H:%M"),
         delayed_minutes=delayed_minutes(indicator, latest.observed_at, now),
         sparkline=tuple(hourly),
-        sparkline_label=t("overview.sparkline", lang, first=first, last=last, unit=indicator.unit).strip(),
+        sparkline_label=t(
+            "overview.sparkline", lang, first=first, last=last, unit=indicator.unit_in(lang)
+        ).strip(),
         change=change_view(latest.value, yesterday, indicator.higher_is_worse, indicator.decimals),
         search_text=search_text(indicator),
     )

@@ -105,11 +105,11 @@ def station_layer(runtime: WebRuntime, visible: frozenset[str] | None) -> Statio
     return StationLayer(data, tuple((s.code, key) for s, key in chosen))
 
 
-def reading_view(indicator: Indicator, latest: Latest, name: str, now: datetime) -> ReadingView:
+def reading_view(indicator: Indicator, latest: Latest, name: str, now: datetime, lang: str) -> ReadingView:
     return ReadingView(
         key=indicator.key,
         name=name,
-        unit=indicator.unit,
+        unit=indicator.unit_in(lang),
         value_text=format_value(latest.value, indicator.decimals),
         severity=latest.severity,
         delayed_minutes=delayed_minutes(indicator, latest.observed_at, now),
@@ -138,10 +138,10 @@ def gauge_view(runtime: WebRuntime, latest: dict[str, Latest], lang: str, now: d
         if domain_key(d) in latest and latest[domain_key(d)].entities > 0
     ]
     return GaugeView(
-        city=reading_view(city, latest[CITY_KEY], city.name.get(lang), now),
+        city=reading_view(city, latest[CITY_KEY], city.name.get(lang), now, lang),
         fraction=scale_fraction(city, latest[CITY_KEY].value),
         bands=bands,
-        domains=tuple(reading_view(ind, value, name, now) for ind, value, name in domains),
+        domains=tuple(reading_view(ind, value, name, now, lang) for ind, value, name in domains),
         domain_fractions=tuple(scale_fraction(ind, value.value) for ind, value, _ in domains),
     )
 
@@ -157,12 +157,19 @@ def trend_views(
     trends = []
     for key in keys:
         indicator = runtime.catalog[key]
-        reading = reading_view(indicator, latest[key], indicator.name.get(lang), now)
+        reading = reading_view(indicator, latest[key], indicator.name.get(lang), now, lang)
         values = tuple(lines.get(key, ()))
         known = [v for v in values if v is not None]
         first = format_value(known[0] if known else None, indicator.decimals)
         last = format_value(known[-1] if known else None, indicator.decimals)
-        label = t("screen.trend_label", lang, name=reading.name, first=first, last=last, unit=indicator.unit)
+        label = t(
+            "screen.trend_label",
+            lang,
+            name=reading.name,
+            first=first,
+            last=last,
+            unit=indicator.unit_in(lang),
+        )
         trends.append(TrendView(reading, values, label.strip()))
     return tuple(trends)
 
@@ -208,7 +215,7 @@ def ticker_items(runtime: WebRuntime, rows: list[AlertRow], lang: str) -> tuple[
 def map_indicator(runtime: WebRuntime, key: str, lang: str) -> MapIndicator:
     indicator = runtime.catalog[key]
     hideout = district_hideout(runtime, key, queries.by_district(runtime.engine, key), lang)
-    title = indicator.name.get(lang) + (f" ({indicator.unit})" if indicator.unit else "")
+    title = indicator.name.get(lang) + (f" ({indicator.unit_in(lang)})" if indicator.unit_in(lang) else "")
     return MapIndicator(key, title, hideout["districts"], tuple(legend_items(indicator, lang)))
 
 
@@ -249,7 +256,7 @@ def build_view(
     return ScreenView(
         kpis=tuple(kpi_view(runtime, latest[key], lang, now) for key in kpis),
         weather=tuple(
-            reading_view(runtime.catalog[key], latest[key], runtime.catalog[key].name.get(lang), now)
+            reading_view(runtime.catalog[key], latest[key], runtime.catalog[key].name.get(lang), now, lang)
             for key in weather
         ),
         freshness=freshness_view(queries.source_health(engine), now, runtime.settings.tz, lang),

@@ -64,7 +64,7 @@ def kpi_view(runtime: WebRuntime, latest: Latest, lang: str, now: datetime) -> K
     return KpiView(
         key=indicator.key,
         name=indicator.name.get(lang),
-        unit=indicator.unit,
+        unit=indicator.unit_in(lang),
         value_text=format_value(latest.value, indicator.decimals),
         severity=latest.severity,
         trend=trend_direction(latest, indicator.decimals),
@@ -83,7 +83,7 @@ def district_hideout(runtime: WebRuntime, key: str, values: dict[str, EntityValu
         stale = is_stale(indicator, value, now)
         colour = STALE_COLOUR if stale else level(value.severity).colour
         shown = format_value(value.value if value else None, indicator.decimals)
-        text = f"{region.name.get(lang)}: {shown} {indicator.unit}"
+        text = f"{region.name.get(lang)}: {shown} {indicator.unit_in(lang)}"
         styled[region.code] = {
             "colour": colour,
             "severity": 0 if stale else value.severity,
@@ -122,7 +122,7 @@ def station_features(runtime: WebRuntime, values: dict[str, dict[str, EntityValu
         severity = 0 if stale else value.severity
         text = (
             f"{station.name.get(lang)} · {indicator.name.get(lang)}: "
-            f"{format_value(value.value if value else None, indicator.decimals)} {indicator.unit}"
+            f"{format_value(value.value if value else None, indicator.decimals)} {indicator.unit_in(lang)}"
         )
         features.append(
             station_feature(station, severity, STALE_COLOUR if stale else level(severity).colour, text)

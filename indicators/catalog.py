@@ -214,6 +214,7 @@ class Indicator(BaseModel):
     domain: Literal[DOMAINS]  # type: ignore[valid-type]
     name: Names
     unit: str = ""
+    unit_zh: str | None = None  # the unit as Chinese pages write it (户, 次/小时); default: `unit`
     bounds: tuple[float, float]
     cadence: float
     level: Literal["city", "district", "station"]
@@ -227,6 +228,11 @@ class Indicator(BaseModel):
     normal: float | None = Field(default=None, description="a fully normal value, for the composite index")
     rules: list[Rule] = Field(default_factory=list)
     standard: str | None = None
+
+    def unit_in(self, lang: str) -> str:
+        """The unit in the page's language: a symbol (µg/m³, km/h) is the same in both; a word
+        (households, calls/h) has its Chinese form in `unit_zh`."""
+        return self.unit_zh if lang == "zh-CN" and self.unit_zh is not None else self.unit
 
     @field_validator("cadence", mode="before")
     @classmethod

@@ -460,26 +460,27 @@ EXPLAIN_KEYS = {
 WEEKDAY_KEYS = tuple(f"weekday.{day}" for day in range(7))
 
 
-def _number(indicator: Indicator, value: float | None) -> str:
+def _number(indicator: Indicator, value: float | None, lang: str) -> str:
     if value is None:
         return "—"
     text = f"{value:.{indicator.decimals}f}"
-    return f"{text} {indicator.unit}" if indicator.unit else text
+    unit = indicator.unit_in(lang)
+    return f"{text} {unit}" if unit else text
 
 
-def _message(indicator: Indicator, step: Transition) -> tuple[str, dict]:
-    """The message key and its values, by rule type (language-independent parts)."""
+def _message(indicator: Indicator, step: Transition, lang: str) -> tuple[str, dict]:
+    """The message key and its values, by rule type."""
     kind, facts = rule_type(step.rule_key), step.facts
     if kind == "threshold":
         hold = indicator.thresholds.hold
         since = facts.get("since")
         key = ("threshold_for" if hold and since else "threshold", indicator.thresholds.direction)
         minutes = round((step.at - since).total_seconds() / 60) if since else 0
-        return EXPLAIN_KEYS[key], {"limit": _number(indicator, facts.get("limit")), "minutes": minutes}
+        return EXPLAIN_KEYS[key], {"limit": _number(indicator, facts.get("limit"), lang), "minutes": minutes}
     if kind == "rate":
         moved = facts.get("moved", 0.0)
         key = EXPLAIN_KEYS[("rate", "rise" if moved >= 0 else "fall")]
-        return key, {"moved": _number(indicator, abs(moved)), "minutes": round(facts.get("minutes", 0))}
+        return key, {"moved": _number(indicator, abs(moved), lang), "minutes": round(facts.get("minutes", 0))}
     if kind == "nodata":
         return EXPLAIN_KEYS[("nodata", "")], {
             "minutes": round(facts.get("minutes", 0)),
@@ -487,19 +488,19 @@ def _message(indicator: Indicator, step: Transition) -> tuple[str, dict]:
         }
     if kind == "forecast":
         return EXPLAIN_KEYS[("forecast", "")], {
-            "limit": _number(indicator, facts.get("limit")),
+            "limit": _number(indicator, facts.get("limit"), lang),
             "minutes": round(facts.get("minutes", 0)),
         }
     high = facts.get("z", 0) >= 0
     return EXPLAIN_KEYS[("anomaly", "high" if high else "low")], {
-        "baseline": _number(indicator, facts.get("baseline")),
+        "baseline": _number(indicator, facts.get("baseline"), lang),
         "z": f"{facts.get('z', 0):.1f}",
     }
 
 
 def explain(indicator: Indicator, entity_name: str, step: Transition, lang: str, zone: ZoneInfo) -> str:
     """One sentence in the reader's language saying why the alert is at its level."""
-    key, values = _message(indicator, step)
+    key, values = _message(indicator, step, lang)
     lvl = level(step.to_severity)
     local = step.at.astimezone(zone)
     predicted = step.predicted_at.astimezone(zone).strftime("%H:%M") if step.predicted_at else ""
@@ -509,7 +510,7 @@ def explain(indicator: Indicator, entity_name: str, step: Transition, lang: str,
         lang,
         indicator=indicator.name.get(lang),
         entity=entity_name,
-        value=_number(indicator, step.value),
+        value=_number(indicator, step.value, lang),
         roman=lvl.roman,
         colour=t(lvl.short_key, lang),
         time=predicted,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from core.city import load_city
 from datasources.base import AdapterContext
 from datasources.simulator import MODELS, Options, SimulatorAdapter
 from indicators.catalog import AnomalyRule, ForecastRule, Indicator, NoDataRule, RateRule, load_catalog
+from indicators.evaluation import Transition, explain
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOG_YAML = REPO / "indicators" / "catalog.yaml"
@@ -48,6 +50,8 @@ LONG_STANDING = (
     "gov.hall_wait",
     "health.er_wait",
 )
+
+UTC_NOON = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +135,20 @@ def test_every_indicator_is_named_in_both_languages_and_owned(vital):
         assert indicator.department.zh.strip() and indicator.department.en.strip(), indicator.key
         assert indicator.name.zh != indicator.name.en, indicator.key
         assert indicator.cadence == 300, indicator.key  # the simulator's step
+
+
+def test_a_unit_that_is_a_word_has_its_chinese_form(vital, by_key):
+    """Symbols (µg/m³, km/h, MPa) read the same in both languages; words (households, calls/h,
+    min) must not show in English on the Chinese pages."""
+    words = [i.key for i in vital if re.search(r"[a-z]{3,}", i.unit) and not i.unit_zh]
+    assert not words, f"units without unit_zh: {words}"
+    outage = by_key["energy.outage_households"]
+    assert (outage.unit_in("zh-CN"), outage.unit_in("en")) == ("户", "households")
+    assert by_key["env.aqi"].unit_in("zh-CN") == by_key["env.aqi"].unit
+    step = Transition("energy.outage_households:threshold", "opened", UTC_NOON, 0, 1, 620.0, {"limit": 500.0})
+    sentence = explain(outage, "无锡", step, "zh-CN", ZoneInfo("Asia/Shanghai"))
+    assert "620 户" in sentence and "500 户" in sentence and "households" not in sentence
+    assert "620 households" in explain(outage, "Wuxi", step, "en", ZoneInfo("Asia/Shanghai"))
 
 
 def test_classifications(vital, by_key):
