@@ -112,7 +112,8 @@ def test_the_map_fills_the_window_with_every_layer(map_server, page_at, width, h
         re.compile(re.escape("空气质量指数" if lang == "zh-CN" else "Air quality index"))
     )
     expect(page.locator("#map-legend-heat .legend-note")).to_contain_text("12345")
-    expect(page.locator("#map-legend-heat .heat-scale")).to_contain_text("calls/h")
+    hotline_unit = "次/小时" if lang == "zh-CN" else "calls/h"  # the catalog's unit in the page's language
+    expect(page.locator("#map-legend-heat .heat-scale")).to_contain_text(hotline_unit)
     expect(page.locator(".nav-link", has_text=t("nav.map", lang))).to_have_count(1)
     page.screenshot(path=str(ARTIFACTS / f"map-{lang}-{width}x{height}.png"))
     assert not errors, errors
