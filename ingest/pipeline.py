@@ -41,7 +41,7 @@ from store.models import RejectedRecord, Series, Source, SourceRun
 from store.readings import group_by_series, store_grouped, upsert_readings
 from store.rollups import refresh_rollups, spans_of
 from store.state import bump_data_version
-from store.windows import appended_only, columns_with, id_in, points
+from store.windows import appended_only, columns, columns_with, id_in, points
 
 log = logging.getLogger(__name__)
 _POINT_OF, _TIME_OF = attrgetter("observed_at", "value"), attrgetter("observed_at")
@@ -230,15 +230,11 @@ def _judged_windows(
     for (series_id, key), alert in alerts.items():
         open_severity.setdefault(series_id, {})[key] = alert.severity
     firsts = {sid: min(map(_TIME_OF, readings)) for sid, readings in touched.items()}
-    written = {sid: list(map(_POINT_OF, readings)) for sid, readings in touched.items()}
+    written = {} if stored else {sid: list(map(_POINT_OF, readings)) for sid, readings in touched.items()}
     new_from = {sid: micros_since_epoch(at) for sid, at in firsts.items()}
     reach = {key: lookback(evaluator.indicator) // MICROSECOND for key, evaluator in evaluators.items()}
-    read = columns_with(
-        session,
-        {sid: new_from[sid] - reach[key] for key, sids in by_indicator.items() for sid in sids},
-        written,
-        stored,
-    )
+    since = {sid: new_from[sid] - reach[key] for key, sids in by_indicator.items() for sid in sids}
+    read = columns(session, since) if stored else columns_with(session, since, new_from, written)
     past = {
         key: timedelta(days=7 * e.anomaly.weeks, seconds=e.anomaly.tolerance)
         for key, e in evaluators.items()

@@ -138,51 +138,30 @@ FROM unnest(CAST(:ids AS INTEGER[]), CAST(:untils AS TIMESTAMPTZ[])) AS w(series
 def columns_with(
     session: Session,
     since: Mapping[int, int],
+    until: Mapping[int, int],
     written: Mapping[int, Sequence[tuple[datetime, float]]],
-    stored: bool = True,
 ) -> Columns:
-    """`columns(session, since)` for series whose newest points are `written[series]` (any order;
-    of a repeated time the last counts, as stored), read from the database only before each
-    series' first written point: a batch of a day's readings is not read straight back.
-
-    `stored`: this transaction has written them already. A series' written points then stand in
-    for the read only when the database holds no other row from its first written point on
-    (counted); any other series is read in full. Before the write (`stored=False`) every series
-    in `written` must be one that `appended_only` named, so that the window is exact once written.
+    """What `columns(session, since)` gives once `written[series]` (its points from `until` on,
+    any order; of a repeated time the last counts, as stored) is written: the database's rows
+    in [since, until), then the written points. Read before the write, for series that
+    `appended_only` named (no stored row from `until` on), so nothing of the batch is read back.
     """
-    kept = {sid: dict(written[sid]) for sid in since if written.get(sid)}  # time -> value
-    untils = {sid: micros_since_epoch(min(points)) for sid, points in kept.items()}
-    if stored:
-        counts = _counts_from(session, untils)
-        exact = sorted(sid for sid, points in kept.items() if counts.get(sid) == len(points))
-    else:
-        exact = sorted(kept)
-    chosen = set(exact)
-    read = [
-        _rows_before(session, {sid: (since[sid], untils[sid]) for sid in exact}),
-        columns(session, {sid: start for sid, start in since.items() if sid not in chosen}),
-    ]
+    read = _rows_before(session, {sid: (since[sid], until[sid]) for sid in since})
+    kept = {sid: dict(written[sid]) for sid in sorted(since)}  # time -> value
     ids: list[int] = []
     times: list[datetime] = []
     values: list[float] = []
-    for sid in exact:
-        points = kept[sid]
+    for sid, points in kept.items():
         ids.extend(repeat(sid, len(points)))
         times.extend(points)
         values.extend(points.values())
     micros_of = {at: micros_since_epoch(at) for at in set(times)}
     moments = {micros: _moment(micros) for micros in micros_of.values()}  # UTC, as a read gives
-    for part in read:
-        moments.update(part.moments)
+    moments.update(read.moments)
     return _columns(
-        np.concatenate(
-            [np.repeat(part.series_ids, np.diff(part.starts)) for part in read] + [np.array(ids, np.int64)]
-        ),
-        np.concatenate(
-            [part.micros for part in read]
-            + [np.fromiter(map(micros_of.__getitem__, times), np.int64, len(times))]
-        ),
-        np.concatenate([part.values for part in read] + [np.array(values, np.float64)]),
+        np.concatenate([np.repeat(read.series_ids, np.diff(read.starts)), np.array(ids, np.int64)]),
+        np.concatenate([read.micros, np.fromiter(map(micros_of.__getitem__, times), np.int64, len(times))]),
+        np.concatenate([read.values, np.array(values, np.float64)]),
         moments,
     )
 

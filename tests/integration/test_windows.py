@@ -11,7 +11,7 @@ from core.records import ValidReading
 from core.timeutil import micros_since_epoch
 from store.models import Series
 from store.readings import upsert_readings
-from store.windows import Columns, columns, columns_with, id_in, points
+from store.windows import Columns, appended_only, columns, columns_with, id_in, points
 
 T0 = datetime(2026, 11, 2, 8, 0, 0, 123456, tzinfo=UTC)
 
@@ -59,28 +59,30 @@ def _as_lists(read: Columns) -> dict[int, list]:
     return {sid: read.window(k) for k, sid in enumerate(read.series_ids.tolist())}
 
 
-def test_a_window_with_the_written_points_is_the_window_read_back(ingest):
-    """`columns_with` reads only what lies before each series' written points, and must give what
-    a full read gives: an appended series, one whose new points fall between stored ones, one
-    re-sent with other values (the last of a repeated time counts), one not written at all."""
+def test_a_window_read_before_the_write_is_the_window_read_after_it(ingest):
+    """For a series a batch only appends to, the rows before the batch plus the batch's own points
+    (last of a repeated time wins) are what a full read gives once the batch is written; a batch
+    whose points fall between stored ones, or re-send them, is not appended and is not offered."""
     old = [(T0 + timedelta(minutes=5 * i), float(i)) for i in range(10)]
     tail = [(T0 + timedelta(minutes=50 + 5 * i, microseconds=7), 50.0 + i) for i in range(6)]
+    tail.append((tail[2][0], 99.0))
     between = [(T0 + timedelta(minutes=12), -1.0), (T0 + timedelta(minutes=32), -2.0)]
-    resent = [(at, value + 0.5) for at, value in old[6:]] + [(old[7][0], 99.0)]
-    series = {"A": (old, tail), "B": (old, between), "C": (old, resent), "D": (old, [])}
+    resent = [(at, value + 0.5) for at, value in old[6:]]
+    series = {"A": tail, "B": between, "C": resent}
     with ingest.sessions() as session:
         ids = {}
-        for entity, (before, _) in series.items():
-            rows = [ValidReading("test.plain", entity, at, value) for at, value in before]
+        for entity in series:
+            rows = [ValidReading("test.plain", entity, at, value) for at, value in old]
             (ids[entity],) = upsert_readings(session, rows, "test", ingest.region_of)
-        written = {}
-        for entity, (_, new) in series.items():
-            rows = [ValidReading("test.plain", entity, at, value) for at, value in new]
-            upsert_readings(session, rows, "test", ingest.region_of)
-            written[ids[entity]] = new
-        since = {sid: micros_since_epoch(T0 + timedelta(minutes=3)) for sid in ids.values()}
-        full, quick = _as_lists(columns(session, since)), _as_lists(columns_with(session, since, written))
+        firsts = {ids[entity]: min(at for at, _ in new) for entity, new in series.items()}
+        assert appended_only(session, firsts) == {ids["A"]}
+        sid = ids["A"]
+        since = {sid: micros_since_epoch(T0 + timedelta(minutes=3))}
+        early = _as_lists(columns_with(session, since, {sid: micros_since_epoch(firsts[sid])}, {sid: tail}))
+        for entity, new in series.items():
+            upsert_readings(session, [ValidReading("test.plain", entity, at, v) for at, v in new], "t", {})
+        full = _as_lists(columns(session, since))
         session.rollback()
-    assert quick == full
-    assert full[ids["C"]][6] == (old[7][0], 99.0) and len(full[ids["A"]]) == 9 + 6
-    assert all(at.utcoffset() == timedelta(0) for window in quick.values() for at, _ in window)
+    assert early == full
+    assert full[sid][-4] == (tail[2][0], 99.0) and len(full[sid]) == 9 + 6
+    assert all(at.utcoffset() == timedelta(0) for window in early.values() for at, _ in window)
