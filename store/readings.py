@@ -15,14 +15,14 @@ from itertools import repeat
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Integer, any_, bindparam, select, update
+from sqlalchemy import Connection, Dialect, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from core.records import ValidReading
 from core.timeutil import utcnow
 from store.models import Reading, Series
+from store.windows import id_in
 
 COLUMNS = ("series_id", "observed_at", "value", "quality", "source_id", "ingested_at")
 _ON_CONFLICT = "ON CONFLICT (series_id, observed_at) DO UPDATE SET " + ", ".join(
@@ -127,8 +127,8 @@ def _lock_series(session: Session, ids: Iterable[int]) -> None:
     writer learns of their readings before it writes stays true until it has written; another
     writer of the same series waits. SQLite's one writer holds the whole database already."""
     if session.get_bind().dialect.name == "postgresql":
-        locked = select(Series.id).where(Series.id == any_(bindparam("ids", type_=ARRAY(Integer))))
-        session.execute(locked.order_by(Series.id).with_for_update(), {"ids": sorted(set(ids))})
+        locked = select(Series.id).where(id_in(session, Series.id, sorted(set(ids))))
+        session.execute(locked.order_by(Series.id).with_for_update())
 
 
 def store_grouped(
