@@ -10,7 +10,7 @@ import gc
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,12 +39,12 @@ from store.alerts import (
 )
 from store.models import RejectedRecord, Series, Source, SourceRun
 from store.readings import group_by_series, store_grouped, upsert_readings
-from store.rollups import refresh_rollups, spans_of
+from store.rollups import Span, refresh_rollups, spans_of
 from store.state import bump_data_version
 from store.windows import appended_only, columns, columns_with, id_in, points
 
 log = logging.getLogger(__name__)
-_POINT_OF, _TIME_OF = attrgetter("observed_at", "value"), attrgetter("observed_at")
+_POINT_OF = attrgetter("observed_at", "value")
 COMPOSITE_SOURCE = "composite"
 COMPOSITE_STEP = timedelta(minutes=5)
 # Records validated and stored per transaction: bounds a run's memory and the time it holds the
@@ -141,28 +141,25 @@ def _collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-def at_the_edge(session: Session, touched: dict[int, list[ValidReading]]) -> dict[int, list[ValidReading]]:
-    """The series whose newest stored reading came in this batch.
+def at_the_edge(session: Session, spans: Mapping[int, Span]) -> set[int]:
+    """The series (of `spans`: id -> first and last time of a batch) whose newest stored reading
+    is, or will be once written, the batch's.
 
     History replayed behind the live edge (`ingest --from` an old range, a late file) is stored but
     does not re-run the rules: starting the rules' state from today's open alerts at a past time
     would resolve, and reopen, alerts an officer is already handling.
     """
-    if not touched:
-        return touched
-    query = select(Series.id, Series.last_observed_at).where(id_in(session, Series.id, touched))
+    if not spans:
+        return set()
+    query = select(Series.id, Series.last_observed_at).where(id_in(session, Series.id, spans))
     newest = dict(session.execute(query).all())
-    return {
-        sid: readings
-        for sid, readings in touched.items()
-        if newest.get(sid) is None or max(r.observed_at for r in readings) >= newest[sid]
-    }
+    return {sid for sid, (_, last) in spans.items() if newest.get(sid) is None or last >= newest[sid]}
 
 
 def _evaluate(ctx: IngestContext, session: Session, touched: dict[int, list[ValidReading]]) -> None:
     """Every rule over the series this batch touched and stored (incremental: nothing else is read)."""
     if touched:
-        evaluation = _Evaluation(ctx, session, touched)
+        evaluation = _Evaluation(ctx, session, touched, spans_of(touched))
         evaluation.judge()
         evaluation.write(session)
 
@@ -181,6 +178,7 @@ class _Evaluation:
         ctx: IngestContext,
         session: Session,
         touched: dict[int, list[ValidReading]],
+        spans: Mapping[int, Span],
         stored: bool = True,
     ):
         self.ctx, self.touched = ctx, touched
@@ -189,11 +187,12 @@ class _Evaluation:
             self.by_indicator.setdefault(readings[0].indicator, []).append(sid)
         self.alerts = open_alerts(session, touched) if touched else {}
         self.evaluators = {key: Evaluator(ctx.catalog[key]) for key in self.by_indicator}
+        firsts = {sid: spans[sid][0] for sid in touched}
         self.batches = _judged_windows(
-            session, self.by_indicator, touched, self.alerts, self.evaluators, stored
+            session, self.by_indicator, touched, firsts, self.alerts, self.evaluators, stored
         )
-        times = [r.observed_at for readings in touched.values() for r in readings]
-        silences = silences_between(session, min(times), max(times)) if times else []
+        lasts = [spans[sid][1] for sid in touched]
+        silences = silences_between(session, min(firsts.values()), max(lasts)) if touched else []
         self.writer = AlertWriter(session, self.alerts, silences)
 
     def judge(self) -> None:
@@ -219,6 +218,7 @@ def _judged_windows(
     session: Session,
     by_indicator: dict[str, list[int]],
     touched: dict[int, list[ValidReading]],
+    firsts: Mapping[int, datetime],
     alerts: dict[tuple[int, str], OpenAlert],
     evaluators: dict[str, Evaluator],
     stored: bool = True,
@@ -229,7 +229,6 @@ def _judged_windows(
     open_severity: dict[int, dict[str, int]] = {}
     for (series_id, key), alert in alerts.items():
         open_severity.setdefault(series_id, {})[key] = alert.severity
-    firsts = {sid: min(map(_TIME_OF, readings)) for sid, readings in touched.items()}
     written = {} if stored else {sid: list(map(_POINT_OF, readings)) for sid, readings in touched.items()}
     new_from = {sid: micros_since_epoch(at) for sid, at in firsts.items()}
     reach = {key: lookback(evaluator.indicator) // MICROSECOND for key, evaluator in evaluators.items()}
@@ -456,17 +455,20 @@ def _store_part(run: _Storing, records: list[Record], last: bool, watermark: str
     with ctx.sessions() as session:
         _claim_source(session, source_id)
         touched = group_by_series(session, accepted, ctx.region_of)
-        edge = at_the_edge(session, touched)
-        appended = appended_only(session, {sid: min(map(_TIME_OF, edge[sid])) for sid in edge})
-        early = _Evaluation(ctx, session, {sid: edge[sid] for sid in edge if sid in appended}, stored=False)
+        spans = spans_of(touched)
+        edge = at_the_edge(session, spans)
+        appended = appended_only(session, {sid: spans[sid][0] for sid in edge})
+        early = _Evaluation(ctx, session, {sid: touched[sid] for sid in appended}, spans, stored=False)
         with _judging_meanwhile(session, early):
             store_grouped(session, touched, source_id, appended)
             composite = _composite(ctx, session, accepted)
             combined = upsert_readings(session, composite, COMPOSITE_SOURCE, ctx.region_of)
-            refresh_rollups(session, spans_of(touched | combined), ctx.settings.tz)
+            spans |= spans_of(combined)
+            refresh_rollups(session, spans, ctx.settings.tz)
         early.write(session)
-        later = {sid: readings for sid, readings in edge.items() if sid not in appended}
-        _evaluate(ctx, session, later | at_the_edge(session, combined))
+        later = {sid: touched[sid] for sid in edge - appended}
+        later |= {sid: combined[sid] for sid in at_the_edge(session, {sid: spans[sid] for sid in combined})}
+        _evaluate(ctx, session, later)
         _quarantine(session, source_id, run.run_id, rejected)
         row = session.get(SourceRun, run.run_id)
         row.fetched = run.fetched
