@@ -28,7 +28,6 @@ from callbacks.views import (
     is_stale,
     kpi_view,
     legend_items,
-    level_bands,
     live_key,
 )
 from core.i18n import t
@@ -36,6 +35,7 @@ from core.levels import level
 from core.timeutil import local_text, utcnow
 from indicators.catalog import DOMAINS, Indicator
 from indicators.composite import CITY_KEY, domain_key
+from indicators.period_stats import Zone, level_zones
 from layouts.screen import (
     GaugeView,
     MapIndicator,
@@ -128,9 +128,10 @@ def gauge_view(runtime: WebRuntime, latest: dict[str, Latest], lang: str, now: d
         return None
     city = runtime.catalog[CITY_KEY]
     low, high = city.bounds
+    zones = level_zones(city.thresholds, city.bounds) if city.thresholds else (Zone(0, low, high),)
     bands = tuple(
-        ((start - low) / (high - low), (end - low) / (high - low), level(severity).colour)
-        for start, end, severity in level_bands(city)
+        ((zone.low - low) / (high - low), (zone.high - low) / (high - low), level(zone.severity).colour)
+        for zone in zones
     )
     domains = [
         (runtime.catalog[domain_key(d)], latest[domain_key(d)], t(f"domain.{d}", lang))

@@ -143,23 +143,6 @@ def alert_views(runtime: WebRuntime, rows: list[AlertRow], lang: str) -> list[Al
     ]
 
 
-def level_bands(indicator: Indicator) -> list[tuple[float, float, int]]:
-    """Each level's value range over the indicator's bounds, lowest values first (what a gauge
-    colours where); an indicator without thresholds is one normal band."""
-    low, high = indicator.bounds
-    thresholds = indicator.thresholds
-    if thresholds is None:
-        return [(low, high, 0)]
-    limits = list(thresholds.limits())
-    if thresholds.direction == "below":
-        limits.reverse()
-        severities = [severity for severity, _ in limits] + [0]
-    else:
-        severities = [0] + [severity for severity, _ in limits]
-    edges = [low] + [min(max(limit, low), high) for _, limit in limits] + [high]
-    return [(edges[i], edges[i + 1], severity) for i, severity in enumerate(severities)]
-
-
 def legend_items(indicator: Indicator, lang: str) -> list[tuple[str, str]]:
     """(colour, label) per level with the value that enters it, then the colour of missing data."""
     thresholds = indicator.thresholds

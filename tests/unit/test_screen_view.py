@@ -26,11 +26,12 @@ from callbacks.screen import (
     station_levels,
     ticker_items,
 )
-from callbacks.views import freshness_view, legend_items, level_bands, source_status
+from callbacks.views import freshness_view, legend_items, source_status
 from core.city import StationInfo, load_city
 from core.levels import STALE_COLOUR
 from core.settings import DEFAULT_CONFIG, Names, PlaylistStep, ScreenSettings, load_settings
 from indicators.catalog import load_catalog
+from indicators.period_stats import Zone, level_zones
 from layouts.components import KpiView, gauge, kpi_card
 from layouts.maps import MapFrame
 from layouts.screen import (
@@ -148,19 +149,20 @@ def test_the_default_weather_keys_exist_in_the_catalog():
 def test_bands_of_an_indicator_that_warns_above():
     aqi = CATALOG["env.aqi"]
     limits = [limit for _, limit in aqi.thresholds.limits()]
-    bands = level_bands(aqi)
-    assert [b[2] for b in bands] == [0, 1, 2, 3, 4]
-    assert [b[1] for b in bands[:-1]] == limits
+    bands = level_zones(aqi.thresholds, aqi.bounds)
+    assert [b.severity for b in bands] == [0, 1, 2, 3, 4]
+    assert [b.high for b in bands[:-1]] == limits
 
 
 def test_bands_of_the_index_that_warns_below_put_red_at_the_bottom():
-    assert level_bands(CATALOG["index.city"]) == [
-        (0, 50, 4),
-        (50, 60, 3),
-        (60, 70, 2),
-        (70, 80, 1),
-        (80, 100, 0),
-    ]
+    index = CATALOG["index.city"]
+    assert level_zones(index.thresholds, index.bounds) == (
+        Zone(4, 0, 50),
+        Zone(3, 50, 60),
+        Zone(2, 60, 70),
+        Zone(1, 70, 80),
+        Zone(0, 80, 100),
+    )
 
 
 indicators_with_thresholds = [i for i in CATALOG if i.thresholds is not None]
@@ -168,13 +170,13 @@ indicators_with_thresholds = [i for i in CATALOG if i.thresholds is not None]
 
 @given(st.sampled_from(indicators_with_thresholds), st.floats(0.001, 0.999))
 def test_a_value_inside_a_band_has_that_bands_level(indicator, where):
-    bands = level_bands(indicator)
-    assert bands[0][0] == indicator.bounds[0] and bands[-1][1] == indicator.bounds[1]
-    assert all(a[1] == b[0] for a, b in zip(bands, bands[1:], strict=False))
-    for start, end, severity in bands:
-        if end > start:
-            value = start + (end - start) * where
-            assert indicator.thresholds.severity(value) == severity
+    bands = level_zones(indicator.thresholds, indicator.bounds)
+    assert bands[0].low == indicator.bounds[0] and bands[-1].high == indicator.bounds[1]
+    assert all(a.high == b.low for a, b in zip(bands, bands[1:], strict=False))
+    for band in bands:
+        if band.high > band.low:
+            value = band.low + (band.high - band.low) * where
+            assert indicator.thresholds.severity(value) == band.severity
 
 
 def test_legend_says_where_each_level_begins():
